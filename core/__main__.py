@@ -1,0 +1,282 @@
+"""Command line: `python -m core params|estimate|fit`, tables by default, --json for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from core.catalog import CatalogError, UnknownChoiceError, load_catalog
+from core.engines import ENGINES
+from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
+from core.fit import FitResult, fit, fit_matrix
+from core.params import count_parameters
+from core.units import format_bytes, format_params, gb, gib
+
+# Request fields -> the flag that sets them, so validation messages name what the user typed.
+FLAGS = {
+    "model": "--model",
+    "weight_format": "--weights",
+    "kv_cache_dtype": "--kv-dtype",
+    "engine": "--engine",
+    "context_tokens": "--context",
+    "concurrent_sequences": "--batch",
+    "images": "--images",
+    "image_tokens": "--image-tokens",
+    "audio_seconds": "--audio-seconds",
+    "thinking_tokens": "--thinking-tokens",
+    "ple_on_host": "--ple-on-host",
+    "gpu": "--gpu",
+    "gpus": "--gpus",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
+    if matrix:
+        parser.add_argument("--model", help="only this variant (default: all)")
+        parser.add_argument("--weights", help="only these formats, comma-separated (default: all)")
+    else:
+        parser.add_argument("--model", required=True, help="e2b, e4b, 26b-a4b, 31b (or full ids)")
+        parser.add_argument("--weights", default="bf16", help="weight format, e.g. bf16, fp8, awq-int4, q4_k_m")
+    parser.add_argument("--kv-dtype", default="bf16", help="KV cache type: bf16, fp16, fp8, q8_0, q4_0")
+    parser.add_argument("--engine", default="transformers", help=f"serving engine: {', '.join(ENGINES)}")
+    parser.add_argument("--context", type=int, default=8192, help="context tokens per sequence")
+    parser.add_argument("--batch", type=int, default=1, help="concurrent sequences, each holding --context tokens")
+    parser.add_argument("--images", type=int, default=0, help="images per request")
+    parser.add_argument(
+        "--image-tokens", type=int, default=280, help=f"token budget per image: {IMAGE_TOKEN_BUDGETS}"
+    )
+    parser.add_argument("--audio-seconds", type=float, default=0, help="audio per request (E models)")
+    parser.add_argument("--thinking-tokens", type=int, default=0, help="reasoning tokens per request")
+    parser.add_argument("--ple-on-host", action="store_true", help="keep the PLE table in host memory")
+    parser.add_argument("--gpu", help="accelerator id or alias, e.g. h100, rtx-4090, 'm4 max 128gb'")
+    parser.add_argument("--gpus", type=int, default=1, help="GPU count (tensor parallel)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output, sizes in bytes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    params = commands.add_parser("params", help="parameter counts by component")
+    params.add_argument("--model", help="one variant (default: all four)")
+    params.add_argument("--json", action="store_true", help="machine-readable output")
+    _scenario_flags(commands.add_parser("estimate", help="memory for one scenario"), matrix=False)
+    _scenario_flags(commands.add_parser("fit", help="every variant x weight format on a GPU"), matrix=True)
+    return parser
+
+
+def _request(args: argparse.Namespace) -> MemoryRequest:
+    try:
+        return MemoryRequest(
+            # fit's matrix replaces model and format per cell; these only fill the request.
+            model=args.model or "gemma-4-31b",
+            weight_format=(args.weights or "bf16").split(",")[0],
+            kv_cache_dtype=args.kv_dtype,
+            engine=args.engine,
+            context_tokens=args.context,
+            concurrent_sequences=args.batch,
+            images=args.images,
+            image_tokens=args.image_tokens,
+            audio_seconds=args.audio_seconds,
+            thinking_tokens=args.thinking_tokens,
+            ple_on_host=args.ple_on_host,
+            gpu=args.gpu,
+            gpus=args.gpus,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        given = first.get("input")
+        raise UsageError(f"{FLAGS.get(field, field)}: {first['msg'].lower()} (got {given!r})") from None
+
+
+def _params_json(model_id: str) -> dict[str, Any]:
+    params = count_parameters(load_catalog().model(model_id).config)
+    return {
+        "model": model_id,
+        "total": params.total,
+        "text": params.text,
+        "vision": params.vision,
+        "audio": params.audio,
+        "token_embedding": params.token_embedding,
+        "per_layer_embedding": params.per_layer_embedding,
+        "experts": params.experts,
+        "active_per_token": params.active_per_token,
+        "effective": params.effective,
+    }
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_params(model_ids: Sequence[str], as_json: bool) -> None:
+    figures = [_params_json(model_id) for model_id in model_ids]
+    if as_json:
+        print(json.dumps(figures[0] if len(figures) == 1 else figures, indent=2))
+        return
+    keys = [k for k in figures[0] if k != "model"]
+    rows = [["parameters", *[f["model"] for f in figures]]]
+    rows += [[key, *[format_params(f[key]) for f in figures]] for key in keys]
+    print(_table(rows, right=range(1, len(figures) + 1)))
+
+
+def _fit_json(result: FitResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    keys = ("gpu", "gpus", "usable_bytes", "fits", "headroom_bytes", "max_context_tokens", "max_concurrent_sequences")
+    return {key: getattr(result, key) for key in keys}
+
+
+def _estimate_json(result: MemoryEstimate, fitted: FitResult | None) -> dict[str, Any]:
+    return {
+        "model": result.model,
+        "engine": result.engine,
+        "weight_format": result.weight_format,
+        "kv_cache_dtype": result.kv_cache_dtype,
+        "context_tokens": result.context_tokens,
+        "concurrent_sequences": result.concurrent_sequences,
+        "sequence_tokens": result.sequence_tokens,
+        "params": {"total": result.params.total, "active_per_token": result.params.active_per_token},
+        "weights_bytes": result.weights_bytes,
+        "host_bytes": result.host_bytes,
+        "weights": [w.model_dump() for w in result.weights],
+        "kv_cache_bytes": result.kv_cache_bytes,
+        "kv_cache": result.kv_cache.model_dump(),
+        "activations_bytes": result.activations_bytes,
+        "overhead_bytes": result.overhead_bytes,
+        "total_bytes": result.total_bytes,
+        "naive_kv_cache_bytes": result.naive_kv_cache_bytes,
+        "naive_total_bytes": result.naive_total_bytes,
+        "engine_report": result.engine_report,
+        "fit": _fit_json(fitted),
+    }
+
+
+def _size_row(label: str, size_bytes: int) -> list[str]:
+    return [label, f"{gib(size_bytes):,.2f}", f"{gb(size_bytes):,.2f}"]
+
+
+def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
+    kv = result.kv_cache
+    print(
+        f"{result.model} | {result.weight_format} weights | {result.kv_cache_dtype} KV cache | "
+        f"{result.engine} | {result.gpus} GPU(s)"
+    )
+    print(
+        f"{result.concurrent_sequences:,} sequence(s) x {result.sequence_tokens:,} tokens "
+        f"({result.context_tokens:,} context + {result.media_tokens:,} media + "
+        f"{result.sequence_tokens - result.context_tokens - result.media_tokens:,} thinking)\n"
+    )
+    rows = [["component", "GiB", "GB"]]
+    for w in result.weights:
+        where = " [host]" if w.placement == "host" else ""
+        rows.append(_size_row(f"weights: {w.component} ({format_params(w.params)} x {w.bits_per_weight:g} bit){where}", w.bytes))
+    rows.append(_size_row("weights on accelerator", result.weights_bytes))
+    rows.append(_size_row(
+        f"KV cache, full attention ({kv.full_attention_layers} layers x {kv.full_attention_tokens:,} tokens)",
+        kv.full_attention_bytes,
+    ))
+    rows.append(_size_row(
+        f"KV cache, sliding attention ({kv.sliding_attention_layers} layers x {kv.sliding_attention_tokens:,} tokens)",
+        kv.sliding_attention_bytes,
+    ))
+    if kv.shared_layers:
+        rows.append([f"KV cache, {kv.shared_layers} KV-shared layers (read another layer's cache)", "0.00", "0.00"])
+    rows.append(_size_row("activations (estimate)", result.activations_bytes))
+    rows.append(_size_row(f"runtime overhead ({result.gpus} process(es))", result.overhead_bytes))
+    rows.append(_size_row("TOTAL on accelerator(s)", result.total_bytes))
+    print(_table(rows, right=(1, 2)))
+    ratio = result.naive_kv_cache_bytes / max(result.kv_cache_bytes, 1)
+    print(
+        f"\nA naive calculator (every layer full attention, no KV sharing) would put the KV cache at "
+        f"{format_bytes(result.naive_kv_cache_bytes)}: {ratio:.1f}x this estimate."
+    )
+    if fitted is not None:
+        print(
+            f"\nOn {fitted.gpus} x {fitted.gpu}: usable {format_bytes(fitted.usable_bytes)}, "
+            f"headroom {format_bytes(fitted.headroom_bytes)} -> {fitted.verdict.replace('_', ' ')}\n"
+            f"Longest context that fits: {fitted.max_context_tokens:,} tokens; most concurrent "
+            f"sequences at this context: {fitted.max_concurrent_sequences:,}"
+        )
+
+
+def _print_fit(rows: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([row.model_dump() for row in rows], indent=2))
+        return
+    table = [["model", "weights", "verdict", "total GiB", "headroom GiB", "max context", "max sequences"]]
+    for row in rows:
+        table.append([
+            row.model,
+            row.weight_format,
+            row.verdict.replace("_", " "),
+            f"{gib(row.total_bytes):,.2f}",
+            f"{gib(row.headroom_bytes):,.2f}",
+            f"{row.max_context_tokens:,}",
+            f"{row.max_concurrent_sequences:,}",
+        ])
+    print(_table(table, right=(3, 4, 5, 6)))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    catalog = load_catalog()
+    if args.command == "params":
+        ids = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
+        _print_params(ids, args.json)
+        return 0
+    request = _request(args)
+    if args.command == "estimate":
+        result = estimate(request, catalog)
+        fitted = fit(request, catalog) if request.gpu else None
+        if args.json:
+            print(json.dumps(_estimate_json(result, fitted), indent=2))
+        else:
+            _print_estimate(result, fitted)
+        return 0
+    if not request.gpu:
+        raise UsageError("fit needs --gpu (e.g. --gpu h100)")
+    rows = fit_matrix(request, catalog)
+    if args.model:
+        rows = [row for row in rows if row.model == catalog.model(args.model).id]
+    if args.weights:
+        wanted = {catalog.weight_format(name).id for name in args.weights.split(",")}
+        rows = [row for row in rows if row.weight_format in wanted]
+    _print_fit(rows, args.json)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (UsageError, UnknownChoiceError, PlanningError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except CatalogError as error:
+        print(f"catalogue error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The layer-by-layer model of a Gemma 4 network, read from config.json-style fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AttentionType = Literal["sliding_attention", "full_attention"]
+SLIDING: AttentionType = "sliding_attention"
+FULL: AttentionType = "full_attention"
+
+# Gemma 4's default layer rhythm when a config omits `layer_types`: five sliding layers, then
+# one full layer (transformers' Gemma4TextConfig.__post_init__, sliding_window_pattern = 6).
+DEFAULT_SLIDING_WINDOW_PATTERN = 6
+# Defaults that no variant overrides (transformers Gemma4TextConfig: global_head_dim pops 512).
+DEFAULT_GLOBAL_HEAD_DIM = 512
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LayerOverride(_Frozen):
+    """One `per_layer_config` entry: the newer config layout's per-layer head overrides."""
+
+    head_dim: int | None = Field(default=None, gt=0)
+    num_key_value_heads: int | None = Field(default=None, gt=0)
+
+
+class TextConfig(_Frozen):
+    """The decoder's `text_config`, field names as in Hugging Face's Gemma4TextConfig."""
+
+    vocab_size: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0, le=10_000)
+    num_attention_heads: int = Field(gt=0)
+    num_key_value_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    # Full-attention overrides: either the older pair of fields or `per_layer_config`.
+    global_head_dim: int | None = Field(default=None, gt=0)
+    num_global_key_value_heads: int | None = Field(default=None, gt=0)
+    # Stored as sorted (layer, override) pairs so the config stays hashable (cache keys).
+    per_layer_config: tuple[tuple[int, LayerOverride], ...] | None = None
+    sliding_window: int = Field(gt=1)
+    layer_types: tuple[AttentionType, ...] | None = None
+    max_position_embeddings: int = Field(gt=0)
+    tie_word_embeddings: bool = True
+    attention_k_eq_v: bool = False
+    num_kv_shared_layers: int = Field(default=0, ge=0)
+    use_double_wide_mlp: bool = False
+    # Per-layer embeddings (PLE); 0 means the variant has none.
+    hidden_size_per_layer_input: int = Field(default=0, ge=0)
+    vocab_size_per_layer_input: int = Field(default=0, ge=0)
+    enable_moe_block: bool = False
+    num_experts: int | None = Field(default=None, gt=0)
+    top_k_experts: int | None = Field(default=None, gt=0)
+    moe_intermediate_size: int | None = Field(default=None, gt=0)
+
+    @field_validator("per_layer_config", mode="before")
+    @classmethod
+    def _pairs_from_mapping(cls, value: object) -> object:
+        if isinstance(value, dict):
+            try:
+                return tuple(sorted((int(k), v) for k, v in value.items()))
+            except (TypeError, ValueError) as error:
+                raise ValueError("per_layer_config keys must be layer numbers") from error
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TextConfig:
+        if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
+            raise ValueError(
+                f"layer_types lists {len(self.layer_types)} layers but num_hidden_layers is "
+                f"{self.num_hidden_layers}"
+            )
+        if self.num_kv_shared_layers >= self.num_hidden_layers:
+            raise ValueError(
+                f"num_kv_shared_layers ({self.num_kv_shared_layers}) must be below "
+                f"num_hidden_layers ({self.num_hidden_layers})"
+            )
+        if self.enable_moe_block and None in (
+            self.num_experts,
+            self.top_k_experts,
+            self.moe_intermediate_size,
+        ):
+            raise ValueError(
+                "enable_moe_block needs num_experts, top_k_experts and moe_intermediate_size"
+            )
+        if self.enable_moe_block and self.top_k_experts > self.num_experts:  # type: ignore[operator]
+            raise ValueError("top_k_experts cannot exceed num_experts")
+        if self.per_layer_config:
+            bad = [i for i, _ in self.per_layer_config if not 0 <= i < self.num_hidden_layers]
+            if bad:
+                raise ValueError(f"per_layer_config names layers outside the model: {bad}")
+        if self.hidden_size_per_layer_input and not self.vocab_size_per_layer_input:
+            raise ValueError("hidden_size_per_layer_input needs vocab_size_per_layer_input")
+        return self
+
+    def resolved_layer_types(self) -> tuple[AttentionType, ...]:
+        """Every layer's attention type; the last layer is always full attention."""
+        if self.layer_types is not None:
+            types = list(self.layer_types)
+        else:
+            types = [
+                SLIDING if (i + 1) % DEFAULT_SLIDING_WINDOW_PATTERN else FULL
+                for i in range(self.num_hidden_layers)
+            ]
+        # transformers forces the last layer to full attention whatever the config says.
+        types[-1] = FULL
+        return tuple(types)
+
+
+class VisionConfig(_Frozen):
+    """The vision encoder's `vision_config` (Gemma4VisionConfig field names)."""
+
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_key_value_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    patch_size: int = Field(default=16, gt=0)
+    pooling_kernel_size: int = Field(default=3, gt=0)
+    position_embedding_size: int = Field(default=10_240, gt=0)
+    standardize: bool = False
+
+
+class AudioConfig(_Frozen):
+    """The conformer audio encoder's `audio_config` (Gemma4AudioConfig field names)."""
+
+    hidden_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    subsampling_conv_channels: tuple[int, int] = (128, 32)
+    conv_kernel_size: int = Field(default=5, gt=0)
+    output_proj_dims: int = Field(default=1536, gt=0)
+
+
+class ModelConfig(_Frozen):
+    """A multimodal `config.json`: the decoder plus optional encoders."""
+
+    text_config: TextConfig
+    vision_config: VisionConfig | None = None
+    audio_config: AudioConfig | None = None
+
+
+class LayerSpec(_Frozen):
+    """What one decoder layer holds, resolved from the config."""
+
+    index: int = Field(ge=0)
+    attention: AttentionType
+    num_query_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    # The layer whose KV cache this one reads (KV-shared layers own no cache and no k/v weights).
+    kv_source_layer: int | None = None
+    # attention_k_eq_v full layers compute V from the K projection: no v_proj, but V is cached.
+    has_v_proj: bool
+    mlp_width: int = Field(gt=0)
+
+    @property
+    def owns_kv_cache(self) -> bool:
+        return self.kv_source_layer is None
+
+
+def full_layer_overrides(
+    text: TextConfig, types: tuple[AttentionType, ...]
+) -> dict[int, LayerOverride]:
+    """Per-layer head overrides, as transformers builds them.
+
+    A config with `per_layer_config` is taken as written. Otherwise every full layer gets
+    `global_head_dim` (default 512) and, only when `attention_k_eq_v` is set,
+    `num_global_key_value_heads` (Gemma4TextConfig.__post_init__).
+    """
+    if text.per_layer_config is not None:
+        return dict(text.per_layer_config)
+    full = LayerOverride(
+        head_dim=text.global_head_dim or DEFAULT_GLOBAL_HEAD_DIM,
+        num_key_value_heads=text.num_global_key_value_heads if text.attention_k_eq_v else None,
+    )
+    return {index: full for index, kind in enumerate(types) if kind == FULL}
+
+
+def decoder_layers(text: TextConfig) -> tuple[LayerSpec, ...]:
+    """Resolve every decoder layer: attention type, heads, head_dim, KV sharing, MLP width."""
+    types = text.resolved_layer_types()
+    layer_count = text.num_hidden_layers
+    first_shared = layer_count - text.num_kv_shared_layers
+    overrides = full_layer_overrides(text, types)
+
+    # Shared layers read the last non-shared layer of their own attention type.
+    last_owner: dict[AttentionType, int] = {}
+    for index in range(first_shared):
+        last_owner[types[index]] = index
+
+    layers = []
+    for index, attention in enumerate(types):
+        override = overrides.get(index, LayerOverride())
+        head_dim = override.head_dim or text.head_dim
+        kv_heads = override.num_key_value_heads or text.num_key_value_heads
+
+        kv_source = None
+        if index >= first_shared:
+            if attention not in last_owner:
+                raise ValueError(
+                    f"layer {index} is KV-shared but no earlier layer of type {attention} owns a cache"
+                )
+            kv_source = last_owner[attention]
+
+        mlp_width = text.intermediate_size
+        if text.use_double_wide_mlp and index >= first_shared:
+            mlp_width *= 2
+
+        layers.append(
+            LayerSpec(
+                index=index,
+                attention=attention,
+                num_query_heads=text.num_attention_heads,
+                num_kv_heads=kv_heads,
+                head_dim=head_dim,
+                kv_source_layer=kv_source,
+                has_v_proj=not (text.attention_k_eq_v and attention == FULL),
+                mlp_width=mlp_width,
+            )
+        )
+    return tuple(layers)

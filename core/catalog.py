@@ -1,0 +1,354 @@
+"""Loads and validates the catalogues in data/ into domain models; the only file I/O in core."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from core.architecture import ModelConfig
+from core.params import TensorGroup
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# Engines whose memory policy core models; formats and cache types name the ones that load them.
+ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "mlx")
+AcceleratorKind = Literal["datacenter", "workstation", "consumer", "apple", "edge", "mobile", "cpu"]
+
+
+class CatalogError(ValueError):
+    """A data file is malformed: names the file, the row or entry, and the field."""
+
+    def __init__(self, file: str, where: str | None, field: str | None, problem: str) -> None:
+        self.file, self.where, self.field, self.problem = file, where, field, problem
+        location = ", ".join(
+            part for part in (file, where, f"field '{field}'" if field else None) if part
+        )
+        super().__init__(f"{location}: {problem}")
+
+
+class UnknownChoiceError(ValueError):
+    """A name matched nothing in a catalogue; the message lists the valid choices."""
+
+    def __init__(self, what: str, given: str, choices: Iterable[str]) -> None:
+        self.what, self.given, self.choices = what, given, tuple(choices)
+        super().__init__(f"unknown {what} '{given}'; choose one of: {', '.join(self.choices)}")
+
+
+def _split_list(value: object) -> object:
+    """';'-separated cells become tuples; JSON lists pass through."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(";") if part.strip())
+    return value
+
+
+EngineId = Literal["transformers", "vllm", "llama.cpp", "mlx"]
+NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
+EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Named(_Entry):
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    aliases: NameList = ()
+
+
+class ModelSpec(_Named):
+    """One Gemma 4 variant: identity, published figures and full architecture."""
+
+    display_name: str = Field(min_length=1)
+    hf_repo_id: str = Field(min_length=1)
+    published_total_params: float | None = Field(default=None, gt=0)
+    published_text_params: float | None = Field(default=None, gt=0)
+    published_active_params: float | None = Field(default=None, gt=0)
+    published_effective_params: float | None = Field(default=None, gt=0)
+    modalities: tuple[Literal["text", "image", "video", "audio"], ...]
+    license: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    config: ModelConfig
+
+    @property
+    def max_context_tokens(self) -> int:
+        return self.config.text_config.max_position_embeddings
+
+    @property
+    def takes_audio(self) -> bool:
+        return self.config.audio_config is not None
+
+
+class WeightFormat(_Named):
+    """A weight storage format: bits per weight (scales included) for each tensor group."""
+
+    display_name: str = Field(min_length=1)
+    family: Literal["checkpoint", "hf-quant", "gguf", "mlx"]
+    linear_bits: float = Field(gt=0, le=32)
+    token_embedding_bits: float = Field(gt=0, le=32)
+    per_layer_embedding_bits: float = Field(gt=0, le=32)
+    norm_bits: float = Field(gt=0, le=32)
+    router_bits: float = Field(gt=0, le=32)
+    encoder_bits: float = Field(gt=0, le=32)
+    engines: EngineList
+    derivation: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    def bits_for(self, group: TensorGroup) -> float:
+        return {
+            "linear": self.linear_bits,
+            "token_embedding": self.token_embedding_bits,
+            "per_layer_embedding": self.per_layer_embedding_bits,
+            "norm": self.norm_bits,
+            "router": self.router_bits,
+            "encoder": self.encoder_bits,
+        }[group]
+
+
+class KvCacheType(_Named):
+    """How each cached K or V value is stored."""
+
+    display_name: str = Field(min_length=1)
+    bits_per_value: float = Field(gt=0, le=32)
+    engines: EngineList
+    derivation: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class Accelerator(_Named):
+    """A GPU or other accelerator, with memory as its driver reports it."""
+
+    name: str = Field(min_length=1)
+    vendor: str = Field(min_length=1)
+    kind: AcceleratorKind
+    memory_bytes: int = Field(gt=0)
+    memory_gb_marketing: float = Field(gt=0)
+    memory_basis: str = Field(min_length=1)
+    memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
+    bf16_dense_tflops: float | None = Field(default=None, gt=0)
+    fp8_dense_tflops: float | None = Field(default=None, gt=0)
+    int8_dense_tops: float | None = Field(default=None, gt=0)
+    tdp_w: float | None = Field(default=None, gt=0)
+    usd_per_hour: float | None = Field(default=None, gt=0)
+    release_year: int | None = Field(default=None, ge=1990, le=2100)
+    source: str = Field(min_length=1)
+    notes: str | None = None
+
+
+class RuntimeAllowance(_Entry):
+    """Memory an accelerator kind keeps from the model: driver reserve and per-process runtime."""
+
+    kind: AcceleratorKind
+    driver_reserved_bytes: int = Field(ge=0)
+    process_overhead_bytes: int = Field(ge=0)
+    basis: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class Benchmark(_Entry):
+    """One row of the release benchmark table."""
+
+    benchmark: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+    better: Literal["higher", "lower"]
+    scores: dict[str, float]
+    source: str = Field(min_length=1)
+
+
+E = TypeVar("E", bound=BaseModel)
+
+
+def _problem(error: ValidationError) -> tuple[str, str]:
+    """The first failing field (dotted path) and its message."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(entry)"
+    return field, first["msg"]
+
+
+def _read_text(path: Path) -> str:
+    name = _display(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CatalogError(name, None, None, "file is missing") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise CatalogError(
+            name, f"line {line}", None, f"not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    if not text.strip():
+        raise CatalogError(name, None, None, "file is empty")
+    return text
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(DATA_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+def _read_csv(
+    path: Path, entry: type[E], build: Callable[[dict[str, Any]], dict[str, Any]] = dict
+) -> list[E]:
+    """Rows of a CSV as validated entries; empty cells are missing values."""
+    name = _display(path)
+    reader = csv.DictReader(_read_text(path).splitlines())
+    header = reader.fieldnames or []
+    rows: list[E] = []
+    for row_number, row in enumerate(reader, start=1):
+        line = reader.line_num
+        key = row.get("id") or row.get("kind") or row.get("benchmark")
+        where = f"line {line} (row {row_number}" + (f", '{key}')" if key else ")")
+        if None in row:
+            raise CatalogError(
+                name, where, None, f"{len(header) + len(row[None])} cells, header has {len(header)}"
+            )
+        cells = {column: value for column, value in row.items() if value not in ("", None)}
+        try:
+            rows.append(entry.model_validate(build(cells)))
+        except ValidationError as error:
+            field, message = _problem(error)
+            if field.split(".")[0] not in header and message == "Field required":
+                raise CatalogError(name, None, field.split(".")[0], "column is missing") from None
+            raise CatalogError(name, where, field, message) from None
+    if not rows:
+        raise CatalogError(name, None, None, "no data rows under the header")
+    return rows
+
+
+def _benchmark_row(cells: dict[str, Any]) -> dict[str, Any]:
+    fixed = {"benchmark", "unit", "better", "source"}
+    scores = {column: value for column, value in cells.items() if column not in fixed}
+    return {**{k: v for k, v in cells.items() if k in fixed}, "scores": scores}
+
+
+def _read_models(path: Path) -> list[ModelSpec]:
+    name = _display(path)
+    try:
+        document = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise CatalogError(name, f"line {error.lineno}", None, f"invalid JSON: {error.msg}") from None
+    entries = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError(name, None, "models", "expected a non-empty list of models")
+    models = []
+    for index, raw in enumerate(entries):
+        label = raw.get("id") if isinstance(raw, dict) else None
+        where = f"entry {index}" + (f" ('{label}')" if label else "")
+        try:
+            models.append(ModelSpec.model_validate(raw))
+        except ValidationError as error:
+            field, message = _problem(error)
+            raise CatalogError(name, where, field, message) from None
+    return models
+
+
+class Catalog:
+    """Every validated catalogue, with case-insensitive look-up by id or alias."""
+
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        weight_formats: list[WeightFormat],
+        kv_cache_types: list[KvCacheType],
+        accelerators: list[Accelerator],
+        runtime: list[RuntimeAllowance],
+        benchmarks: list[Benchmark],
+        files: Mapping[str, str],
+    ) -> None:
+        self.models = tuple(models)
+        self.weight_formats = tuple(weight_formats)
+        self.kv_cache_types = tuple(kv_cache_types)
+        self.accelerators = tuple(accelerators)
+        self.benchmarks = tuple(benchmarks)
+        self._runtime = {allowance.kind: allowance for allowance in runtime}
+        self._index = {
+            "model": _index(files["models"], models, extra=lambda m: (m.hf_repo_id,)),
+            "weight format": _index(files["weight_formats"], weight_formats),
+            "KV cache type": _index(files["kv_cache_types"], kv_cache_types),
+            "GPU": _index(files["gpus"], accelerators),
+        }
+        model_ids = {model.id for model in models}
+        for row, benchmark in enumerate(benchmarks, start=1):
+            unknown = set(benchmark.scores) - model_ids
+            missing = model_ids - set(benchmark.scores)
+            if unknown or missing:
+                raise CatalogError(
+                    files["benchmarks"],
+                    f"row {row} ('{benchmark.benchmark}')",
+                    ", ".join(sorted(unknown or missing)),
+                    "column is not a model id" if unknown else "no score for this model",
+                )
+        for accelerator in accelerators:
+            if accelerator.kind not in self._runtime:
+                raise CatalogError(
+                    files["runtime"], None, "kind", f"no row for accelerator kind '{accelerator.kind}'"
+                )
+
+    def _find(self, what: str, name: str) -> Any:
+        found = self._index[what].get(name.strip().lower())
+        if found is None:
+            choices = [entry.id for entry in self._index[what].values()]
+            raise UnknownChoiceError(what, name, dict.fromkeys(choices))
+        return found
+
+    def model(self, name: str) -> ModelSpec:
+        return self._find("model", name)
+
+    def weight_format(self, name: str) -> WeightFormat:
+        return self._find("weight format", name)
+
+    def kv_cache_type(self, name: str) -> KvCacheType:
+        return self._find("KV cache type", name)
+
+    def accelerator(self, name: str) -> Accelerator:
+        return self._find("GPU", name)
+
+    def runtime(self, kind: AcceleratorKind) -> RuntimeAllowance:
+        return self._runtime[kind]
+
+
+def _index(file: str, entries: list[Any], extra: Callable[[Any], tuple[str, ...]] = lambda e: ()) -> dict[str, Any]:
+    """id and aliases (lower-cased) -> entry; a name used twice is a catalogue error."""
+    index: dict[str, Any] = {}
+    for row, entry in enumerate(entries, start=1):
+        for field, names in (("id", (entry.id,)), ("aliases", entry.aliases + extra(entry))):
+            for alias in names:
+                key = alias.strip().lower()
+                holder = index.get(key)
+                if holder is not None and holder is not entry:
+                    raise CatalogError(
+                        file, f"row {row} ('{entry.id}')", field, f"'{alias}' is already used by '{holder.id}'"
+                    )
+                index[key] = entry
+    return index
+
+
+@lru_cache(maxsize=4)
+def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
+    """Read and validate every catalogue in `data_dir`; raises CatalogError on the first problem."""
+    files = {
+        "models": data_dir / "models.json",
+        "weight_formats": data_dir / "weight_formats.csv",
+        "kv_cache_types": data_dir / "kv_cache_types.csv",
+        "gpus": data_dir / "gpus.csv",
+        "runtime": data_dir / "runtime.csv",
+        "benchmarks": data_dir / "benchmarks.csv",
+    }
+    return Catalog(
+        models=_read_models(files["models"]),
+        weight_formats=_read_csv(files["weight_formats"], WeightFormat),
+        kv_cache_types=_read_csv(files["kv_cache_types"], KvCacheType),
+        accelerators=_read_csv(files["gpus"], Accelerator),
+        runtime=_read_csv(files["runtime"], RuntimeAllowance),
+        benchmarks=_read_csv(files["benchmarks"], Benchmark, build=_benchmark_row),
+        files={key: _display(path) for key, path in files.items()},
+    )

@@ -1,0 +1,379 @@
+"""Request -> memory breakdown (weights, KV cache, activations, overhead) and the naive view."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.architecture import FULL
+from core.catalog import Accelerator, Catalog, KvCacheType, ModelSpec, WeightFormat, load_catalog
+from core.engines import EnginePolicy, engine_policy
+from core.engines.base import Tokens
+from core.kv_cache import KvLayerGroup, kv_layer_groups, naive_values_per_token
+from core.params import ParameterCount, TensorGroup, count_parameters
+
+IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
+# Every image and audio clip is wrapped in begin/end tokens (gemma4-architecture.md, Encoders).
+MEDIA_DELIMITER_TOKENS = 2
+AUDIO_TOKENS_PER_SECOND = 25  # one token per 40 ms
+AUDIO_CLIP_MAX_SECONDS = 30  # at most 750 tokens per clip
+# Common calculators: parameters x bytes, plus 20% (the naive view we contrast with).
+NAIVE_OVERHEAD_FACTOR = 1.2
+# Without a chosen GPU, the per-process overhead of a CUDA datacenter GPU is assumed.
+DEFAULT_ACCELERATOR_KIND = "datacenter"
+MAX_GPUS = 64
+
+
+class PlanningError(ValueError):
+    """A request that the catalogue and architecture cannot satisfy; one clear line."""
+
+
+class MemoryRequest(BaseModel):
+    """One deployment scenario. Names are catalogue ids or aliases, matched case-insensitively."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1, description="Gemma 4 variant id or alias, e.g. 31b")
+    weight_format: str = Field(default="bf16", min_length=1)
+    kv_cache_dtype: str = Field(default="bf16", min_length=1)
+    engine: str = Field(default="transformers", min_length=1)
+    context_tokens: int = Field(default=8192, gt=0, le=10**9, description="text tokens per sequence")
+    concurrent_sequences: int = Field(default=1, gt=0, le=10**7)
+    images: int = Field(default=0, ge=0, le=10_000, description="images per request")
+    image_tokens: Literal[70, 140, 280, 560, 1120] = Field(default=280)
+    audio_seconds: float = Field(default=0, ge=0, le=10**6, allow_inf_nan=False)
+    thinking_tokens: int = Field(default=0, ge=0, le=10**9)
+    ple_on_host: bool = Field(default=False, description="keep the PLE table in host memory")
+    gpu: str | None = Field(default=None, description="accelerator id or alias")
+    gpus: int = Field(default=1, gt=0, le=MAX_GPUS, description="tensor-parallel degree")
+
+
+class WeightComponent(BaseModel):
+    """One component's weights under the chosen format."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    component: str
+    group: TensorGroup
+    params: int = Field(ge=0)
+    bits_per_weight: float = Field(gt=0)
+    bytes: int = Field(ge=0)
+    quantised: bool = Field(description="stored at the format's linear-layer precision")
+    placement: Literal["accelerator", "host"]
+
+
+class KvCacheBreakdown(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    full_attention_bytes: int = Field(ge=0)
+    sliding_attention_bytes: int = Field(ge=0)
+    full_attention_tokens: int = Field(ge=0, description="tokens each full layer holds per sequence")
+    sliding_attention_tokens: int = Field(ge=0, description="tokens each sliding layer holds per sequence")
+    full_attention_layers: int = Field(ge=0, description="full layers that own a cache")
+    sliding_attention_layers: int = Field(ge=0, description="sliding layers that own a cache")
+    shared_layers: int = Field(ge=0, description="KV-shared layers: no cache of their own")
+
+
+class MemoryEstimate(BaseModel):
+    """Everything the accelerator(s) must hold for one request, in bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    engine: str
+    weight_format: str
+    kv_cache_dtype: str
+    context_tokens: int
+    concurrent_sequences: int
+    sequence_tokens: int = Field(description="context + media + thinking tokens per sequence")
+    media_tokens: int
+    gpus: int
+    params: ParameterCount
+    weights: tuple[WeightComponent, ...]
+    weights_bytes: int = Field(description="weights on the accelerator(s)")
+    host_bytes: int = Field(description="weights kept in host memory (PLE on host)")
+    kv_cache_bytes: int
+    kv_cache: KvCacheBreakdown
+    activations_bytes: int
+    activations_basis: str
+    overhead_bytes: int = Field(description="runtime context per process, one per GPU")
+    total_bytes: int
+    naive_kv_cache_bytes: int = Field(description="every layer full attention, no sharing")
+    naive_total_bytes: int = Field(description="params x bytes x 1.2 + naive KV cache")
+    engine_report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MemoryProfile:
+    """The parts of an estimate that do not depend on tokens or sequences (cached)."""
+
+    model: ModelSpec
+    weight_format: WeightFormat
+    kv_cache_type: KvCacheType
+    policy: EnginePolicy
+    gpus: int
+    params: ParameterCount
+    weights: tuple[WeightComponent, ...]
+    weights_bytes: int
+    host_bytes: int
+    kv_groups: tuple[KvLayerGroup, ...]
+    kv_bytes_per_token: tuple[float, ...]  # per group, summed over ranks
+    activation_bytes_per_token: float
+    activation_bytes_per_sequence: float
+    activations_basis: str
+    overhead_bytes: int
+    naive_kv_bytes_per_token: float
+    naive_weights_bytes: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Token-dependent figures; ints on the scalar path, numpy arrays on the sweep path."""
+
+    full_attention_bytes: Tokens
+    sliding_attention_bytes: Tokens
+    full_attention_tokens: Tokens
+    sliding_attention_tokens: Tokens
+    activations_bytes: Tokens
+    total_bytes: Tokens
+
+
+def media_tokens(model: ModelSpec, images: int, image_tokens: int, audio_seconds: float) -> int:
+    """Context tokens that images and audio occupy in one sequence."""
+    tokens = images * (image_tokens + MEDIA_DELIMITER_TOKENS)
+    if audio_seconds > 0:
+        if not model.takes_audio:
+            raise PlanningError(f"{model.id} has no audio encoder; audio needs gemma-4-e2b or gemma-4-e4b")
+        clips = math.ceil(audio_seconds / AUDIO_CLIP_MAX_SECONDS)
+        # Round to the microsecond so 1.2 s x 25 is 30 tokens, not 31.
+        tokens += math.ceil(round(audio_seconds * AUDIO_TOKENS_PER_SECOND, 6))
+        tokens += clips * MEDIA_DELIMITER_TOKENS
+    return tokens
+
+
+def _weights(
+    params: ParameterCount, weight_format: WeightFormat, ple_on_host: bool
+) -> tuple[WeightComponent, ...]:
+    groups: dict[str, TensorGroup] = {
+        "token_embedding": "token_embedding",
+        "per_layer_embedding": "per_layer_embedding",
+        "per_layer_projection": "linear",
+        "attention": "linear",
+        "mlp": "linear",
+        "experts": "linear",
+        "router": "router",
+        "norms": "norm",
+        "vision": "encoder",
+        "audio": "encoder",
+    }
+    components = []
+    for component, group in groups.items():
+        count = getattr(params, component)
+        if not count:
+            continue
+        bits = weight_format.bits_for(group)
+        on_host = ple_on_host and component == "per_layer_embedding"
+        components.append(
+            WeightComponent(
+                component=component,
+                group=group,
+                params=count,
+                bits_per_weight=bits,
+                bytes=math.ceil(count * bits / 8),
+                quantised=bits == weight_format.linear_bits,
+                placement="host" if on_host else "accelerator",
+            )
+        )
+    return tuple(components)
+
+
+def _check_supported(
+    policy: EnginePolicy, weight_format: WeightFormat, kv_cache_type: KvCacheType
+) -> None:
+    if policy.id not in weight_format.engines:
+        raise PlanningError(
+            f"{policy.id} does not load {weight_format.id} weights "
+            f"({weight_format.id} runs on {', '.join(weight_format.engines)})"
+        )
+    if policy.id not in kv_cache_type.engines:
+        raise PlanningError(
+            f"{policy.id} has no {kv_cache_type.id} KV cache "
+            f"({kv_cache_type.id} exists on {', '.join(kv_cache_type.engines)})"
+        )
+
+
+def _check_tensor_parallel(model: ModelSpec, gpus: int) -> None:
+    heads = model.config.text_config.num_attention_heads
+    if heads % gpus:
+        divisors = [n for n in range(1, heads + 1) if heads % n == 0 and n <= MAX_GPUS]
+        raise PlanningError(
+            f"tensor parallelism over {gpus} GPUs must divide {model.id}'s {heads} attention heads; "
+            f"choose one of: {', '.join(map(str, divisors))}"
+        )
+
+
+@lru_cache(maxsize=1024)
+def memory_profile(
+    catalog: Catalog,
+    model_name: str,
+    format_name: str,
+    kv_name: str,
+    engine_name: str,
+    gpus: int,
+    ple_on_host: bool,
+    accelerator_kind: str,
+) -> MemoryProfile:
+    """Resolve names and precompute everything that tokens and sequences only scale."""
+    model = catalog.model(model_name)
+    weight_format = catalog.weight_format(format_name)
+    kv_cache_type = catalog.kv_cache_type(kv_name)
+    policy = engine_policy(engine_name)
+    _check_supported(policy, weight_format, kv_cache_type)
+    _check_tensor_parallel(model, gpus)
+
+    text = model.config.text_config
+    params = count_parameters(model.config)
+    weights = _weights(params, weight_format, ple_on_host)
+    groups = kv_layer_groups(text)
+    activations = policy.activations(text, params, gpus)
+    return MemoryProfile(
+        model=model,
+        weight_format=weight_format,
+        kv_cache_type=kv_cache_type,
+        policy=policy,
+        gpus=gpus,
+        params=params,
+        weights=weights,
+        weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
+        host_bytes=sum(w.bytes for w in weights if w.placement == "host"),
+        kv_groups=groups,
+        kv_bytes_per_token=tuple(
+            group.bytes_per_token(kv_cache_type.bits_per_value, gpus) for group in groups
+        ),
+        activation_bytes_per_token=activations.bytes_per_token,
+        activation_bytes_per_sequence=activations.bytes_per_sequence,
+        activations_basis=activations.basis,
+        overhead_bytes=gpus * catalog.runtime(accelerator_kind).process_overhead_bytes,  # type: ignore[arg-type]
+        naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
+        naive_weights_bytes=params.total * weight_format.linear_bits / 8 * NAIVE_OVERHEAD_FACTOR,
+    )
+
+
+def _ceil(value: Tokens) -> Tokens:
+    """Round bytes up; exact on ints, elementwise on arrays."""
+    if isinstance(value, (int, float)):
+        return math.ceil(value)
+    import numpy as np
+
+    return np.ceil(value).astype(np.int64)
+
+
+def evaluate(profile: MemoryProfile, sequence_tokens: Tokens, sequences: Tokens) -> Evaluation:
+    """The token-dependent figures: one formula for the scalar estimate and the sweep."""
+    full_bytes: Tokens = 0
+    sliding_bytes: Tokens = 0
+    full_tokens: Tokens = 0
+    sliding_tokens: Tokens = 0
+    for group, bytes_per_token in zip(profile.kv_groups, profile.kv_bytes_per_token):
+        retained = profile.policy.retained_tokens(group, sequence_tokens)
+        if group.attention == FULL:
+            full_bytes = full_bytes + bytes_per_token * retained * sequences
+            full_tokens = retained
+        else:
+            sliding_bytes = sliding_bytes + bytes_per_token * retained * sequences
+            sliding_tokens = retained
+    full_bytes, sliding_bytes = _ceil(full_bytes), _ceil(sliding_bytes)
+    activations = _ceil(
+        sequences
+        * (
+            profile.activation_bytes_per_token * sequence_tokens
+            + profile.activation_bytes_per_sequence
+        )
+    )
+    total = profile.weights_bytes + full_bytes + sliding_bytes + activations + profile.overhead_bytes
+    return Evaluation(full_bytes, sliding_bytes, full_tokens, sliding_tokens, activations, total)
+
+
+def resolve_accelerator(catalog: Catalog, gpu: str | None) -> Accelerator | None:
+    return catalog.accelerator(gpu) if gpu else None
+
+
+def profile_for(request: MemoryRequest, catalog: Catalog) -> MemoryProfile:
+    accelerator = resolve_accelerator(catalog, request.gpu)
+    kind = accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND
+    return memory_profile(
+        catalog,
+        request.model,
+        request.weight_format,
+        request.kv_cache_dtype,
+        request.engine,
+        request.gpus,
+        request.ple_on_host,
+        kind,
+    )
+
+
+def sequence_tokens_for(request: MemoryRequest, model: ModelSpec) -> tuple[int, int]:
+    """(tokens one sequence holds, of which media), checked against the model's context."""
+    media = media_tokens(model, request.images, request.image_tokens, request.audio_seconds)
+    tokens = request.context_tokens + media + request.thinking_tokens
+    if tokens > model.max_context_tokens:
+        parts = [f"context {request.context_tokens:,}"]
+        if media:
+            parts.append(f"media {media:,}")
+        if request.thinking_tokens:
+            parts.append(f"thinking {request.thinking_tokens:,}")
+        raise PlanningError(
+            f"{' + '.join(parts)} = {tokens:,} tokens exceeds {model.id}'s maximum context of "
+            f"{model.max_context_tokens:,} tokens"
+        )
+    return tokens, media
+
+
+def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEstimate:
+    """Memory one deployment needs, from the model's architecture and the engine's policy."""
+    catalog = catalog or load_catalog()
+    profile = profile_for(request, catalog)
+    tokens, media = sequence_tokens_for(request, profile.model)
+    sequences = request.concurrent_sequences
+    figures = evaluate(profile, tokens, sequences)
+    kv_bytes = int(figures.full_attention_bytes + figures.sliding_attention_bytes)
+    groups = profile.kv_groups
+    owning = sum(group.layer_count for group in groups)
+    naive_kv = math.ceil(profile.naive_kv_bytes_per_token * tokens * sequences)
+    return MemoryEstimate(
+        model=profile.model.id,
+        engine=profile.policy.id,
+        weight_format=profile.weight_format.id,
+        kv_cache_dtype=profile.kv_cache_type.id,
+        context_tokens=request.context_tokens,
+        concurrent_sequences=sequences,
+        sequence_tokens=tokens,
+        media_tokens=media,
+        gpus=request.gpus,
+        params=profile.params,
+        weights=profile.weights,
+        weights_bytes=profile.weights_bytes,
+        host_bytes=profile.host_bytes,
+        kv_cache_bytes=kv_bytes,
+        kv_cache=KvCacheBreakdown(
+            full_attention_bytes=int(figures.full_attention_bytes),
+            sliding_attention_bytes=int(figures.sliding_attention_bytes),
+            full_attention_tokens=int(figures.full_attention_tokens),
+            sliding_attention_tokens=int(figures.sliding_attention_tokens),
+            full_attention_layers=sum(g.layer_count for g in groups if g.attention == FULL),
+            sliding_attention_layers=sum(g.layer_count for g in groups if g.attention != FULL),
+            shared_layers=profile.model.config.text_config.num_hidden_layers - owning,
+        ),
+        activations_bytes=int(figures.activations_bytes),
+        activations_basis=profile.activations_basis,
+        overhead_bytes=profile.overhead_bytes,
+        total_bytes=int(figures.total_bytes),
+        naive_kv_cache_bytes=naive_kv,
+        naive_total_bytes=math.ceil(profile.naive_weights_bytes) + naive_kv,
+        engine_report=profile.policy.report(),
+    )

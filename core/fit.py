@@ -1,0 +1,146 @@
+"""GPU fit: usable memory, verdict, headroom, the longest context and most sequences that fit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.catalog import Accelerator, Catalog, load_catalog
+from core.estimate import (
+    MemoryProfile,
+    MemoryRequest,
+    PlanningError,
+    evaluate,
+    media_tokens,
+    profile_for,
+    sequence_tokens_for,
+)
+
+# Below this share of usable memory left free, a fit is "tight": allocator fragmentation and
+# bursts can push it over (gpus.md: "then 5-10% headroom").
+TIGHT_HEADROOM_FRACTION = 0.05
+# Search bound for concurrent sequences; far beyond any single-node deployment.
+MAX_SEARCH_SEQUENCES = 10_000_000
+
+Verdict = Literal["fits", "tight", "does_not_fit"]
+
+
+class FitResult(BaseModel):
+    """How one request sits on `gpus` x one accelerator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpu: str
+    gpus: int = Field(gt=0)
+    usable_bytes: int = Field(description="memory the model may use, all GPUs together")
+    total_bytes: int
+    fits: bool
+    verdict: Verdict
+    headroom_bytes: int = Field(description="usable minus needed; negative when it does not fit")
+    max_context_tokens: int = Field(ge=0, description="longest context_tokens that fits; 0 if none")
+    max_concurrent_sequences: int = Field(ge=0, description="most sequences at the request's context")
+
+
+def usable_bytes(catalog: Catalog, accelerator: Accelerator, gpus: int) -> int:
+    """Driver-reported memory less the driver's reserve, per GPU, times the GPU count."""
+    reserve = catalog.runtime(accelerator.kind).driver_reserved_bytes
+    return gpus * (accelerator.memory_bytes - reserve)
+
+
+def verdict(headroom_bytes: int, usable: int) -> Verdict:
+    if headroom_bytes < 0:
+        return "does_not_fit"
+    if headroom_bytes < TIGHT_HEADROOM_FRACTION * usable:
+        return "tight"
+    return "fits"
+
+
+def _largest(fits: Callable[[int], bool], low: int, high: int) -> int:
+    """Largest n in [low, high] with fits(n), for fits monotone (true then false); low - 1 if none."""
+    if low > high or not fits(low):
+        return low - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def max_context_tokens(profile: MemoryProfile, request: MemoryRequest, usable: int) -> int:
+    """Longest `context_tokens` that fits with the request's media, thinking and sequences."""
+    model = profile.model
+    extra = (
+        media_tokens(model, request.images, request.image_tokens, request.audio_seconds)
+        + request.thinking_tokens
+    )
+    sequences = request.concurrent_sequences
+
+    def fits(context: int) -> bool:
+        return evaluate(profile, context + extra, sequences).total_bytes <= usable
+
+    return max(0, _largest(fits, 1, model.max_context_tokens - extra))
+
+
+def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usable: int) -> int:
+    """Most sequences of `sequence_tokens` each that fit."""
+
+    def fits(sequences: int) -> bool:
+        return evaluate(profile, sequence_tokens, sequences).total_bytes <= usable
+
+    high = 1
+    while high < MAX_SEARCH_SEQUENCES and fits(high):
+        high = min(high * 2, MAX_SEARCH_SEQUENCES)
+    return max(0, _largest(fits, 1, high))
+
+
+def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
+    """Fit a request on its GPU(s): verdict, headroom and both solvers."""
+    catalog = catalog or load_catalog()
+    if not request.gpu:
+        raise PlanningError("a fit needs a GPU: set gpu (e.g. h100, rtx-4090, m4 max 128gb)")
+    accelerator = catalog.accelerator(request.gpu)
+    profile = profile_for(request, catalog)
+    tokens, _ = sequence_tokens_for(request, profile.model)
+    usable = usable_bytes(catalog, accelerator, request.gpus)
+    total = int(evaluate(profile, tokens, request.concurrent_sequences).total_bytes)
+    headroom = usable - total
+    return FitResult(
+        gpu=accelerator.id,
+        gpus=request.gpus,
+        usable_bytes=usable,
+        total_bytes=total,
+        fits=headroom >= 0,
+        verdict=verdict(headroom, usable),
+        headroom_bytes=headroom,
+        max_context_tokens=max_context_tokens(profile, request, usable),
+        max_concurrent_sequences=max_concurrent_sequences(profile, tokens, usable),
+    )
+
+
+class FitRow(FitResult):
+    """One cell of the variant x weight-format matrix."""
+
+    model: str
+    weight_format: str
+
+
+def fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[FitRow]:
+    """Every variant x every weight format the request's engine loads, fitted on its GPU(s).
+    The request's own model and format are ignored; everything else is held fixed. Variants
+    that cannot take the request (audio on a model without an encoder, a context above the
+    model's maximum, a tensor-parallel degree that does not divide its heads) are left out."""
+    catalog = catalog or load_catalog()
+    rows = []
+    for model in catalog.models:
+        for weight_format in catalog.weight_formats:
+            cell = request.model_copy(update={"model": model.id, "weight_format": weight_format.id})
+            try:
+                result = fit(cell, catalog)
+            except PlanningError:
+                continue
+            rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
+    return rows

@@ -1,0 +1,136 @@
+"""Vectorised grid evaluation (models x formats x KV types x contexts x batches) for charts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.catalog import Catalog, load_catalog
+from core.estimate import (
+    DEFAULT_ACCELERATOR_KIND,
+    PlanningError,
+    evaluate,
+    media_tokens,
+    memory_profile,
+)
+from core.fit import usable_bytes
+
+COLUMNS = (
+    "model",
+    "weight_format",
+    "kv_cache_dtype",
+    "engine",
+    "context_tokens",
+    "concurrent_sequences",
+    "sequence_tokens",
+    "weights_bytes",
+    "host_bytes",
+    "kv_full_attention_bytes",
+    "kv_sliding_attention_bytes",
+    "kv_cache_bytes",
+    "activations_bytes",
+    "overhead_bytes",
+    "total_bytes",
+    "naive_kv_cache_bytes",
+)
+
+
+def sweep(
+    models: Sequence[str],
+    weight_formats: Sequence[str],
+    kv_cache_dtypes: Sequence[str],
+    context_tokens: Sequence[int],
+    concurrent_sequences: Sequence[int] = (1,),
+    *,
+    engine: str = "transformers",
+    images: int = 0,
+    image_tokens: int = 280,
+    audio_seconds: float = 0,
+    thinking_tokens: int = 0,
+    ple_on_host: bool = False,
+    gpu: str | None = None,
+    gpus: int = 1,
+    catalog: Catalog | None = None,
+) -> pd.DataFrame:
+    """One row per grid point, with the same figures as `estimate` (bytes, int64).
+
+    Combinations the engine cannot run (a format it does not load, audio on a model without
+    an encoder, a tensor-parallel degree that does not divide the heads) are left out, and so
+    are contexts beyond a model's maximum. With `gpu`, adds usable_bytes, headroom_bytes, fits.
+    """
+    catalog = catalog or load_catalog()
+    accelerator = catalog.accelerator(gpu) if gpu else None
+    kind = accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND
+    contexts = np.asarray(context_tokens, dtype=np.int64)
+    batches = np.asarray(concurrent_sequences, dtype=np.int64)
+    if contexts.ndim != 1 or batches.ndim != 1 or (contexts <= 0).any() or (batches <= 0).any():
+        raise PlanningError("context_tokens and concurrent_sequences must be positive integers")
+    grid_context, grid_batch = (axis.ravel() for axis in np.meshgrid(contexts, batches, indexing="ij"))
+
+    parts: list[dict[str, np.ndarray]] = []
+    for model_name in models:
+        for format_name in weight_formats:
+            for kv_name in kv_cache_dtypes:
+                try:
+                    profile = memory_profile(
+                        catalog, model_name, format_name, kv_name, engine, gpus, ple_on_host, kind
+                    )
+                    extra = (
+                        media_tokens(profile.model, images, image_tokens, audio_seconds)
+                        + thinking_tokens
+                    )
+                except PlanningError:
+                    continue
+                tokens = grid_context + extra
+                keep = tokens <= profile.model.max_context_tokens
+                if not keep.any():
+                    continue
+                tokens, batch, context = tokens[keep], grid_batch[keep], grid_context[keep]
+                figures = evaluate(profile, tokens, batch)
+                size = len(tokens)
+                parts.append(
+                    {
+                        "model": np.full(size, profile.model.id, dtype=object),
+                        "weight_format": np.full(size, profile.weight_format.id, dtype=object),
+                        "kv_cache_dtype": np.full(size, profile.kv_cache_type.id, dtype=object),
+                        "engine": np.full(size, profile.policy.id, dtype=object),
+                        "context_tokens": context,
+                        "concurrent_sequences": batch,
+                        "sequence_tokens": tokens,
+                        "weights_bytes": np.full(size, profile.weights_bytes, dtype=np.int64),
+                        "host_bytes": np.full(size, profile.host_bytes, dtype=np.int64),
+                        "kv_full_attention_bytes": figures.full_attention_bytes,
+                        "kv_sliding_attention_bytes": figures.sliding_attention_bytes,
+                        "kv_cache_bytes": figures.full_attention_bytes
+                        + figures.sliding_attention_bytes,
+                        "activations_bytes": figures.activations_bytes,
+                        "overhead_bytes": np.full(size, profile.overhead_bytes, dtype=np.int64),
+                        "total_bytes": figures.total_bytes,
+                        "naive_kv_cache_bytes": np.ceil(
+                            profile.naive_kv_bytes_per_token * tokens * batch
+                        ).astype(np.int64),
+                    }
+                )
+
+    if parts:
+        frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) for column in COLUMNS})
+    else:
+        frame = pd.DataFrame({column: pd.Series(dtype=object) for column in COLUMNS})
+    if accelerator is not None:
+        usable = usable_bytes(catalog, accelerator, gpus)
+        frame["usable_bytes"] = usable
+        frame["headroom_bytes"] = usable - frame["total_bytes"]
+        frame["fits"] = frame["headroom_bytes"] >= 0
+    return frame
+
+
+def context_grid(max_tokens: int, points_per_doubling: int = 4, start: int = 256) -> list[int]:
+    """Log-spaced contexts from `start` to `max_tokens` (inclusive), for charts on a log axis."""
+    if max_tokens < start:
+        return [max_tokens]
+    steps = math.ceil(math.log2(max_tokens / start) * points_per_doubling)
+    grid = {int(round(start * 2 ** (i / points_per_doubling))) for i in range(steps + 1)}
+    return sorted(t for t in grid | {max_tokens} if t <= max_tokens)
