@@ -274,7 +274,8 @@ class Catalog:
             "model": _index(files["models"], models, extra=lambda m: (m.hf_repo_id,)),
             "weight format": _index(files["weight_formats"], weight_formats),
             "KV cache type": _index(files["kv_cache_types"], kv_cache_types),
-            "GPU": _index(files["gpus"], accelerators),
+            # Ids without the vendor prefix work too: rtx-4090, mi300x, m4-pro-48gb.
+            "GPU": _index(files["gpus"], accelerators, extra=_unprefixed_id),
         }
         model_ids = {model.id for model in models}
         for row, benchmark in enumerate(benchmarks, start=1):
@@ -314,6 +315,11 @@ class Catalog:
 
     def runtime(self, kind: AcceleratorKind) -> RuntimeAllowance:
         return self._runtime[kind]
+
+
+def _unprefixed_id(accelerator: Accelerator) -> tuple[str, ...]:
+    prefix = accelerator.vendor.lower().replace(" ", "") + "-"
+    return (accelerator.id[len(prefix):],) if accelerator.id.startswith(prefix) else ()
 
 
 def _index(file: str, entries: list[Any], extra: Callable[[Any], tuple[str, ...]] = lambda e: ()) -> dict[str, Any]:
