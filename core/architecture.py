@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -183,6 +184,7 @@ def full_layer_overrides(
     return {index: full for index, kind in enumerate(types) if kind == FULL}
 
 
+@lru_cache(maxsize=64)
 def decoder_layers(text: TextConfig) -> tuple[LayerSpec, ...]:
     """Resolve every decoder layer: attention type, heads, head_dim, KV sharing, MLP width."""
     types = text.resolved_layer_types()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,8 @@ from core.architecture import ModelConfig
 from core.params import TensorGroup
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# Points the planner at another catalogue folder (tests, or a team's own GPU list).
+DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
 ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "mlx")
@@ -338,9 +341,15 @@ def _index(file: str, entries: list[Any], extra: Callable[[Any], tuple[str, ...]
     return index
 
 
+def load_catalog(data_dir: Path | None = None) -> Catalog:
+    """Every catalogue in `data_dir` (default: $GEMMA4_PLANNER_DATA, else data/), validated
+    once per folder; raises CatalogError on the first problem."""
+    folder = data_dir or Path(os.environ.get(DATA_DIR_VARIABLE) or DATA_DIR)
+    return _load_catalog(folder.resolve())
+
+
 @lru_cache(maxsize=4)
-def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
-    """Read and validate every catalogue in `data_dir`; raises CatalogError on the first problem."""
+def _load_catalog(data_dir: Path) -> Catalog:
     files = {
         "models": data_dir / "models.json",
         "weight_formats": data_dir / "weight_formats.csv",

@@ -167,6 +167,7 @@ def _weights(
         "experts": "linear",
         "router": "router",
         "norms": "norm",
+        "buffers": "norm",
         "vision": "encoder",
         "audio": "encoder",
     }

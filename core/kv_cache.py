@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +43,7 @@ class KvLayerGroup(BaseModel):
         return self.values_per_token(tensor_parallel) * bits_per_value / 8
 
 
+@lru_cache(maxsize=64)
 def kv_layer_groups(text: TextConfig) -> tuple[KvLayerGroup, ...]:
     """Group the layers that own a cache; KV-shared layers own none and are left out."""
     counts: dict[tuple[AttentionType, int, int], int] = {}

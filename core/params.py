@@ -44,6 +44,9 @@ class ParameterCount(BaseModel):
     norms: int = Field(ge=0, description="every RMSNorm scale in the decoder")
     vision: int = Field(ge=0, description="vision encoder plus its projector into the decoder")
     audio: int = Field(ge=0, description="audio encoder plus its projector into the decoder")
+    buffers: int = Field(
+        ge=0, description="saved non-parameter tensors: not in any published count, but loaded"
+    )
 
     @property
     def text(self) -> int:
@@ -62,6 +65,11 @@ class ParameterCount(BaseModel):
     @property
     def total(self) -> int:
         return self.text + self.vision + self.audio
+
+    @property
+    def checkpoint_values(self) -> int:
+        """Every value a checkpoint stores: parameters plus buffers."""
+        return self.total + self.buffers
 
     @property
     def active_per_token(self) -> int:
@@ -84,7 +92,7 @@ class ParameterCount(BaseModel):
             "linear": self.per_layer_projection + self.attention + self.mlp + self.experts,
             "token_embedding": self.token_embedding,
             "per_layer_embedding": self.per_layer_embedding,
-            "norm": self.norms,
+            "norm": self.norms + self.buffers,
             "router": self.router,
             "encoder": self.vision + self.audio,
         }
@@ -155,6 +163,16 @@ def _text_params(text: TextConfig) -> dict[str, int]:
     return count
 
 
+def buffer_values(config: ModelConfig) -> int:
+    """Buffers a checkpoint saves: one `layer_scalar` per decoder layer (transformers
+    modeling_gemma4: register_buffer("layer_scalar", torch.ones(1))) and, on the large vision
+    encoder, a standardisation bias and scale of its hidden width (gemma4-architecture.md)."""
+    values = config.text_config.num_hidden_layers
+    if config.vision_config is not None and config.vision_config.standardize:
+        values += 2 * config.vision_config.hidden_size
+    return values
+
+
 def vision_params(vision: VisionConfig, text_hidden: int) -> int:
     """Vision encoder and its projector ('embed_vision'): gemma4-architecture.md, Encoders."""
     h = vision.hidden_size
@@ -206,4 +224,5 @@ def count_parameters(config: ModelConfig) -> ParameterCount:
         **_text_params(config.text_config),
         vision=vision_params(config.vision_config, text_hidden) if config.vision_config else 0,
         audio=audio_params(config.audio_config, text_hidden) if config.audio_config else 0,
+        buffers=buffer_values(config),
     )

@@ -14,7 +14,10 @@ MIB = 2**20
 def test_bf16_weights_are_two_bytes_per_parameter(catalog):
     for model in catalog.models:
         result = estimate(MemoryRequest(model=model.id))
-        assert result.weights_bytes == 2 * count_parameters(model.config).total
+        p = count_parameters(model.config)
+        assert result.weights_bytes == 2 * (p.total + p.buffers)
+    # 31B: exactly the bytes of the google/gemma-4-31B-it bf16 safetensors.
+    assert estimate(MemoryRequest(model="31b")).weights_bytes == 62_546_177_752
 
 
 def test_awq_quantises_linear_layers_and_keeps_the_rest_in_bf16(catalog):
@@ -24,7 +27,7 @@ def test_awq_quantises_linear_layers_and_keeps_the_rest_in_bf16(catalog):
     kept = p.token_embedding + p.norms + p.vision
     result = estimate(MemoryRequest(model="31b", weight_format="awq-int4"))
     assert result.weights_bytes == math.ceil(linear * awq_bits / 8) + sum(
-        math.ceil(n * 2) for n in (p.token_embedding, p.norms, p.vision)
+        math.ceil(n * 2) for n in (p.token_embedding, p.norms, p.buffers, p.vision)
     )
     by_component = {w.component: w for w in result.weights}
     assert by_component["attention"].quantised and not by_component["token_embedding"].quantised

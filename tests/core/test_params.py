@@ -84,6 +84,9 @@ def test_31b_grand_total_matches_checkpoint_bytes(catalog):
     assert p.total == hand_31b_text() + hand_large_vision(5376)
     checkpoint_bytes = 62_546_177_752
     assert abs(p.total * 2 - checkpoint_bytes) / checkpoint_bytes < 1e-4
+    # With the buffers (60 layer scalars + 2 x 1152 vision standardisation values) it is exact.
+    assert p.buffers == 60 + 2 * 1152 == 2364
+    assert p.checkpoint_values * 2 == checkpoint_bytes
 
 
 def test_26b_a4b_matches_hand_count_and_release(catalog):

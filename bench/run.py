@@ -1,0 +1,74 @@
+"""Benchmarks for the core engine: one estimate, a 100,000-point sweep, the CLI end to end."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.catalog import load_catalog  # noqa: E402
+from core.estimate import MemoryRequest, estimate, memory_profile  # noqa: E402
+from core.fit import fit_matrix  # noqa: E402
+from core.sweep import sweep  # noqa: E402
+
+
+def timed(function, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def row(name: str, samples: list[float], unit: str, scale: float, target: str) -> str:
+    median = statistics.median(samples) * scale
+    p95 = sorted(samples)[int(0.95 * (len(samples) - 1))] * scale
+    return f"| {name} | {median:,.1f} {unit} | {p95:,.1f} {unit} | {target} | {len(samples)} |"
+
+
+def main() -> None:
+    catalog = load_catalog()
+    request = MemoryRequest(model="31b", context_tokens=131_072, concurrent_sequences=4, images=2, gpu="h100")
+    estimate(request)  # warm the profile cache, as a running app has it warm
+
+    def cold_estimate() -> None:
+        memory_profile.cache_clear()
+        estimate(request)
+
+    models = [m.id for m in catalog.models]
+    formats = ["bf16", "fp8", "awq-int4", "int8", "bnb-nf4"]
+    kv_types = ["bf16", "fp16"]
+    contexts = list(range(256, 256 + 250 * 52, 52))  # 250 contexts
+    batches = [1, 2, 4, 8, 16]  # 4 x 5 x 2 x 250 x 5 = 50,000 ... x2 below
+    batches = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+
+    def one_sweep() -> None:
+        frame = sweep(models, formats, kv_types, contexts, batches, gpu="h100", catalog=catalog)
+        assert len(frame) == 100_000, len(frame)
+
+    def matrix() -> None:
+        fit_matrix(MemoryRequest(model="31b", context_tokens=32_768, gpu="h100"), catalog)
+
+    def cli() -> None:
+        subprocess.run(
+            [sys.executable, "-m", "core", "estimate", "--model", "31b", "--context", "131072", "--gpu", "h100", "--json"],
+            cwd=ROOT, check=True, capture_output=True,
+        )
+
+    print("| benchmark | median | p95 | target | runs |")
+    print("|---|---|---|---|---|")
+    print(row("one estimate (profile cached)", timed(lambda: estimate(request), 2000), "us", 1e6, "< 200 us"))
+    print(row("one estimate (cold: profile rebuilt)", timed(cold_estimate, 200), "us", 1e6, "< 200 us"))
+    print(row("100,000-point sweep", timed(one_sweep, 10), "ms", 1e3, "< 1,000 ms"))
+    print(row("fit matrix: 4 variants x 7 formats + solvers", timed(matrix, 20), "ms", 1e3, "(for pages)"))
+    print(row("python -m core estimate, end to end", timed(cli, 10), "ms", 1e3, "< 1,500 ms"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Cached access to the catalogue; a malformed data file becomes a message, not a traceback."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.catalog import Catalog, CatalogError, load_catalog
+from core.kv_cache import kv_layer_groups
+from core.params import count_parameters
+
+
+def catalog() -> Catalog:
+    """The validated catalogue; core caches it per data folder for the life of the process."""
+    return load_catalog()
+
+
+def catalog_or_stop() -> Catalog:
+    """The catalogue, or a clear error naming file, row and field, and the page stops there."""
+    try:
+        return catalog()
+    except CatalogError as error:
+        st.error(f"A data file is malformed, so the planner cannot start: {error}", icon=":material/error:")
+        st.stop()
+        raise  # st.stop() raises; this line only satisfies type checkers
+
+
+def models_table() -> pd.DataFrame:
+    """One row per variant: parameters, context and the KV cache shape that decides memory."""
+    rows = []
+    for model in catalog().models:
+        params = count_parameters(model.config)
+        text = model.config.text_config
+        groups = kv_layer_groups(text)
+        rows.append(
+            {
+                "model": model.display_name,
+                "total params (B)": params.total / 1e9,
+                "active per token (B)": params.active_per_token / 1e9,
+                "effective (B)": params.effective / 1e9,
+                "layers": text.num_hidden_layers,
+                "sliding window": text.sliding_window,
+                "KV-shared layers": text.num_kv_shared_layers,
+                "KV bytes/token, full layers (bf16)": sum(
+                    g.bytes_per_token(16) for g in groups if g.window_tokens is None
+                ),
+                "KV bytes/token, sliding layers (bf16)": sum(
+                    g.bytes_per_token(16) for g in groups if g.window_tokens is not None
+                ),
+                "max context": model.max_context_tokens,
+                "modalities": ", ".join(model.modalities),
+                "license": model.license,
+            }
+        )
+    return pd.DataFrame(rows)
