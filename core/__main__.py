@@ -257,12 +257,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     if not request.gpu:
         raise UsageError("fit needs --gpu (e.g. --gpu h100)")
-    rows = fit_matrix(request, catalog)
-    if args.model:
-        rows = [row for row in rows if row.model == catalog.model(args.model).id]
-    if args.weights:
-        wanted = {catalog.weight_format(name).id for name in args.weights.split(",")}
-        rows = [row for row in rows if row.weight_format in wanted]
+    models = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
+    formats = (
+        [catalog.weight_format(name).id for name in args.weights.split(",")]
+        if args.weights
+        else [f.id for f in catalog.weight_formats]
+    )
+    rows = [row for row in fit_matrix(request, catalog) if row.model in models and row.weight_format in formats]
+    if not rows:
+        # Nothing could be fitted: say why for the first requested cell (this raises).
+        fit(request.model_copy(update={"model": models[0], "weight_format": formats[0]}), catalog)
+        raise UsageError("no variant x weight format can run with these settings")
     _print_fit(rows, args.json)
     return 0
 

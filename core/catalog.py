@@ -170,7 +170,11 @@ def _problem(error: ValidationError) -> tuple[str, str]:
     """The first failing field (dotted path) and its message."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "(entry)"
-    return field, first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
+    if isinstance(given, (str, int, float)) and first["type"] != "missing":
+        message += f" (got {given!r})"
+    return field, message
 
 
 def _read_text(path: Path) -> str:
@@ -274,7 +278,7 @@ class Catalog:
         self.benchmarks = tuple(benchmarks)
         self._runtime = {allowance.kind: allowance for allowance in runtime}
         self._index = {
-            "model": _index(files["models"], models, extra=lambda m: (m.hf_repo_id,)),
+            "model": _index(files["models"], models, extra=lambda m: (m.hf_repo_id,), first_row=0, unit="entry"),
             "weight format": _index(files["weight_formats"], weight_formats),
             "KV cache type": _index(files["kv_cache_types"], kv_cache_types),
             # Ids without the vendor prefix work too: rtx-4090, mi300x, m4-pro-48gb.
@@ -291,10 +295,14 @@ class Catalog:
                     ", ".join(sorted(unknown or missing)),
                     "column is not a model id" if unknown else "no score for this model",
                 )
-        for accelerator in accelerators:
+        for row, accelerator in enumerate(accelerators, start=1):
             if accelerator.kind not in self._runtime:
                 raise CatalogError(
-                    files["runtime"], None, "kind", f"no row for accelerator kind '{accelerator.kind}'"
+                    files["runtime"],
+                    None,
+                    "kind",
+                    f"no row for accelerator kind '{accelerator.kind}' "
+                    f"(used by {files['gpus']} row {row}, '{accelerator.id}')",
                 )
 
     def _find(self, what: str, name: str) -> Any:
@@ -325,19 +333,34 @@ def _unprefixed_id(accelerator: Accelerator) -> tuple[str, ...]:
     return (accelerator.id[len(prefix):],) if accelerator.id.startswith(prefix) else ()
 
 
-def _index(file: str, entries: list[Any], extra: Callable[[Any], tuple[str, ...]] = lambda e: ()) -> dict[str, Any]:
-    """id and aliases (lower-cased) -> entry; a name used twice is a catalogue error."""
+def _index(
+    file: str,
+    entries: list[Any],
+    extra: Callable[[Any], tuple[str, ...]] = lambda e: (),
+    first_row: int = 1,
+    unit: str = "row",
+) -> dict[str, Any]:
+    """id and aliases (lower-cased) -> entry; a name used twice is a catalogue error that
+    names both places (CSV rows sit one per line under the header)."""
+
+    def where(position: int, entry: Any) -> str:
+        if unit == "row":
+            return f"line {position + 1} (row {position}, '{entry.id}')"
+        return f"{unit} {position} ('{entry.id}')"
+
     index: dict[str, Any] = {}
-    for row, entry in enumerate(entries, start=1):
+    seen_at: dict[str, str] = {}
+    for position, entry in enumerate(entries, start=first_row):
         for field, names in (("id", (entry.id,)), ("aliases", entry.aliases + extra(entry))):
             for alias in names:
                 key = alias.strip().lower()
                 holder = index.get(key)
                 if holder is not None and holder is not entry:
                     raise CatalogError(
-                        file, f"row {row} ('{entry.id}')", field, f"'{alias}' is already used by '{holder.id}'"
+                        file, where(position, entry), field, f"'{alias}' is already used at {seen_at[key]}"
                     )
                 index[key] = entry
+                seen_at.setdefault(key, where(position, entry))
     return index
 
 
