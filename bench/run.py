@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.catalog import load_catalog  # noqa: E402
-from core.estimate import MemoryRequest, estimate, memory_profile  # noqa: E402
+from core.estimate import MemoryRequest, _memory_profile, estimate  # noqa: E402
 from core.fit import fit_matrix  # noqa: E402
 from core.sweep import sweep  # noqa: E402
 
@@ -38,7 +38,7 @@ def main() -> None:
     estimate(request)  # warm the profile cache, as a running app has it warm
 
     def cold_estimate() -> None:
-        memory_profile.cache_clear()
+        _memory_profile.cache_clear()
         estimate(request)
 
     models = [m.id for m in catalog.models]

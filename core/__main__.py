@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -11,7 +12,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from core.catalog import CatalogError, UnknownChoiceError, load_catalog
-from core.engines import ENGINES
+from core.engines import ENGINES, EngineSettings
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.fit import FitResult, fit, fit_matrix
 from core.params import count_parameters
@@ -32,6 +33,12 @@ FLAGS = {
     "ple_on_host": "--ple-on-host",
     "gpu": "--gpu",
     "gpus": "--gpus",
+    "n_ubatch": "--n-ubatch",
+    "gpu_memory_utilization": "--gpu-memory-utilization",
+    "kv_cache_memory_bytes": "--kv-cache-memory-bytes",
+    "max_num_batched_tokens": "--max-num-batched-tokens",
+    "max_num_seqs": "--max-num-seqs",
+    "block_size": "--block-size",
 }
 
 
@@ -63,8 +70,37 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     parser.add_argument("--thinking-tokens", type=int, default=0, help="reasoning tokens per request")
     parser.add_argument("--ple-on-host", action="store_true", help="keep the PLE table in host memory")
     parser.add_argument("--gpu", help="accelerator id or alias, e.g. h100, rtx-4090, 'm4 max 128gb'")
-    parser.add_argument("--gpus", type=int, default=1, help="GPU count (tensor parallel)")
+    parser.add_argument("--gpus", "--tensor-parallel", dest="gpus", type=int, default=1, help="GPU count (tensor parallel)")
     parser.add_argument("--json", action="store_true", help="machine-readable output, sizes in bytes")
+    llama = parser.add_argument_group("llama.cpp")
+    llama.add_argument("--n-ubatch", type=int, default=512, help="physical batch size (-ub), default 512")
+    llama.add_argument("--parallel", type=int, help="sequences (-np); same as --batch")
+    llama.add_argument("--swa-full", action="store_true", help="full-size cache for sliding layers")
+    llama.add_argument("--kv-unified", action="store_true", help="one cache shared by all sequences (-kvu)")
+    vllm = parser.add_argument_group("vLLM")
+    vllm.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="share of GPU memory vLLM claims")
+    vllm.add_argument(
+        "--kv-cache-memory-bytes", type=_size, help="KV pool per GPU, bytes or with a unit (4.25GiB)"
+    )
+    vllm.add_argument("--max-num-batched-tokens", type=int, default=8192, help="tokens per scheduler step")
+    vllm.add_argument("--max-num-seqs", type=int, default=256, help="sequences per scheduler step")
+    vllm.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
+    vllm.add_argument(
+        "--async-scheduling", action=argparse.BooleanOptionalAction, default=True,
+        help="keep two steps in flight (default on)",
+    )
+
+
+SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def _size(text: str) -> int:
+    """Bytes from '4563402752', '4.25GiB' or '4.5 GB'."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if not match or (unit and unit not in SIZE_UNITS):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use bytes, or a unit: {', '.join(SIZE_UNITS)})")
+    return int(float(match.group(1)) * SIZE_UNITS[unit or "b"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _request(args: argparse.Namespace) -> MemoryRequest:
+    if args.parallel is not None:
+        if args.batch not in (1, args.parallel):
+            raise UsageError(f"--parallel {args.parallel} and --batch {args.batch} disagree: both set the sequences")
+        args.batch = args.parallel
     try:
+        settings = EngineSettings(
+            n_ubatch=args.n_ubatch,
+            kv_unified=args.kv_unified,
+            swa_full=args.swa_full,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+            max_num_batched_tokens=args.max_num_batched_tokens,
+            max_num_seqs=args.max_num_seqs,
+            block_size=args.block_size,
+            async_scheduling=args.async_scheduling,
+        )
         return MemoryRequest(
             # fit's matrix replaces model and format per cell; these only fill the request.
             model=args.model or "gemma-4-31b",
@@ -95,10 +146,11 @@ def _request(args: argparse.Namespace) -> MemoryRequest:
             ple_on_host=args.ple_on_host,
             gpu=args.gpu,
             gpus=args.gpus,
+            engine_settings=settings,
         )
     except ValidationError as error:
         first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
+        field = str(first["loc"][-1]) if first["loc"] else ""
         given = first.get("input")
         raise UsageError(f"{FLAGS.get(field, field)}: {first['msg'].lower()} (got {given!r})") from None
 

@@ -10,10 +10,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.architecture import FULL
-from core.catalog import Accelerator, Catalog, KvCacheType, ModelSpec, WeightFormat, load_catalog
-from core.engines import EnginePolicy, engine_policy
-from core.engines.base import Tokens
-from core.kv_cache import KvLayerGroup, kv_layer_groups, naive_values_per_token
+from core.catalog import (
+    Accelerator,
+    Catalog,
+    KvCacheType,
+    ModelSpec,
+    RuntimeAllowance,
+    WeightFormat,
+    load_catalog,
+)
+from core.engines import EnginePolicy, EngineSettings, PagingError, engine_policy
+from core.engines.base import ActivationModel, KvFigures, KvLayout, Tokens
+from core.kv_cache import kv_layer_groups, naive_values_per_token
 from core.params import ParameterCount, TensorGroup, count_parameters
 
 IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
@@ -50,6 +58,20 @@ class MemoryRequest(BaseModel):
     ple_on_host: bool = Field(default=False, description="keep the PLE table in host memory")
     gpu: str | None = Field(default=None, description="accelerator id or alias")
     gpus: int = Field(default=1, gt=0, le=MAX_GPUS, description="tensor-parallel degree")
+    engine_settings: EngineSettings = EngineSettings()
+
+    def static_key(self) -> tuple[object, ...]:
+        """What a memory profile depends on: everything except tokens and sequences."""
+        return (
+            self.model,
+            self.weight_format,
+            self.kv_cache_dtype,
+            self.engine,
+            self.gpus,
+            self.ple_on_host,
+            self.gpu,
+            self.engine_settings,
+        )
 
 
 class WeightComponent(BaseModel):
@@ -115,19 +137,25 @@ class MemoryProfile:
     weight_format: WeightFormat
     kv_cache_type: KvCacheType
     policy: EnginePolicy
+    settings: EngineSettings
     gpus: int
+    accelerator: Accelerator | None
+    allowance: RuntimeAllowance
     params: ParameterCount
     weights: tuple[WeightComponent, ...]
     weights_bytes: int
     host_bytes: int
-    kv_groups: tuple[KvLayerGroup, ...]
-    kv_bytes_per_token: tuple[float, ...]  # per group, summed over ranks
-    activation_bytes_per_token: float
-    activation_bytes_per_sequence: float
-    activations_basis: str
+    kv_layout: KvLayout
+    prepared: Any  # the engine's own static layout (vLLM pages and groups)
+    activations: ActivationModel
     overhead_bytes: int
     naive_kv_bytes_per_token: float
     naive_weights_bytes: float
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Everything that does not grow with tokens or sequences."""
+        return self.weights_bytes + math.ceil(self.activations.fixed_bytes) + self.overhead_bytes
 
 
 @dataclass(frozen=True)
@@ -217,51 +245,67 @@ def _check_tensor_parallel(model: ModelSpec, gpus: int) -> None:
         )
 
 
+def _check_gpus(policy: EnginePolicy, model: ModelSpec, gpus: int) -> None:
+    if policy.max_gpus is not None and gpus > policy.max_gpus:
+        raise PlanningError(f"{policy.id} runs on one device; set gpus to 1")
+    if policy.splits_kv_heads:
+        _check_tensor_parallel(model, gpus)
+
+
 @lru_cache(maxsize=1024)
-def memory_profile(
-    catalog: Catalog,
-    model_name: str,
-    format_name: str,
-    kv_name: str,
-    engine_name: str,
-    gpus: int,
-    ple_on_host: bool,
-    accelerator_kind: str,
-) -> MemoryProfile:
-    """Resolve names and precompute everything that tokens and sequences only scale."""
-    model = catalog.model(model_name)
-    weight_format = catalog.weight_format(format_name)
-    kv_cache_type = catalog.kv_cache_type(kv_name)
-    policy = engine_policy(engine_name)
+def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
+    model_name, format_name, kv_name, engine_name, gpus, ple_on_host, gpu, settings = key
+    model = catalog.model(model_name)  # type: ignore[arg-type]
+    weight_format = catalog.weight_format(format_name)  # type: ignore[arg-type]
+    kv_cache_type = catalog.kv_cache_type(kv_name)  # type: ignore[arg-type]
+    policy = engine_policy(engine_name)  # type: ignore[arg-type]
+    accelerator = catalog.accelerator(gpu) if gpu else None  # type: ignore[arg-type]
+    allowance = catalog.runtime(accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND)
+    assert isinstance(gpus, int) and isinstance(settings, EngineSettings)
     _check_supported(policy, weight_format, kv_cache_type)
-    _check_tensor_parallel(model, gpus)
+    _check_gpus(policy, model, gpus)
 
     text = model.config.text_config
     params = count_parameters(model.config)
-    weights = _weights(params, weight_format, ple_on_host)
+    weights = _weights(params, weight_format, bool(ple_on_host))
     groups = kv_layer_groups(text)
-    activations = policy.activations(text, params, gpus)
+    split = gpus if policy.splits_kv_heads else 1
+    layout = KvLayout(
+        groups=groups,
+        bytes_per_token=tuple(g.bytes_per_token(kv_cache_type.bits_per_value, split) for g in groups),
+        kv_cache_id=kv_cache_type.id,
+        bits_per_value=kv_cache_type.bits_per_value,
+        tensor_parallel=split,
+    )
+    try:
+        prepared = policy.prepare(layout, text.sliding_window, settings)
+    except PagingError as error:
+        raise PlanningError(f"{model.id} on {policy.id}: {error}") from None
     return MemoryProfile(
         model=model,
         weight_format=weight_format,
         kv_cache_type=kv_cache_type,
         policy=policy,
+        settings=settings,
         gpus=gpus,
+        accelerator=accelerator,
+        allowance=allowance,
         params=params,
         weights=weights,
         weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
         host_bytes=sum(w.bytes for w in weights if w.placement == "host"),
-        kv_groups=groups,
-        kv_bytes_per_token=tuple(
-            group.bytes_per_token(kv_cache_type.bits_per_value, gpus) for group in groups
-        ),
-        activation_bytes_per_token=activations.bytes_per_token,
-        activation_bytes_per_sequence=activations.bytes_per_sequence,
-        activations_basis=activations.basis,
-        overhead_bytes=gpus * catalog.runtime(accelerator_kind).process_overhead_bytes,  # type: ignore[arg-type]
+        kv_layout=layout,
+        prepared=prepared,
+        activations=policy.activations(text, split, settings),
+        overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
         naive_weights_bytes=params.total * weight_format.linear_bits / 8 * NAIVE_OVERHEAD_FACTOR,
     )
+
+
+def memory_profile(request: MemoryRequest, catalog: Catalog) -> MemoryProfile:
+    """Resolve names and precompute everything that tokens and sequences only scale."""
+    return _memory_profile(catalog, request.static_key())
 
 
 def _ceil(value: Tokens) -> Tokens:
@@ -275,46 +319,15 @@ def _ceil(value: Tokens) -> Tokens:
 
 def evaluate(profile: MemoryProfile, sequence_tokens: Tokens, sequences: Tokens) -> Evaluation:
     """The token-dependent figures: one formula for the scalar estimate and the sweep."""
-    full_bytes: Tokens = 0
-    sliding_bytes: Tokens = 0
-    full_tokens: Tokens = 0
-    sliding_tokens: Tokens = 0
-    for group, bytes_per_token in zip(profile.kv_groups, profile.kv_bytes_per_token):
-        retained = profile.policy.retained_tokens(group, sequence_tokens)
-        if group.attention == FULL:
-            full_bytes = full_bytes + bytes_per_token * retained * sequences
-            full_tokens = retained
-        else:
-            sliding_bytes = sliding_bytes + bytes_per_token * retained * sequences
-            sliding_tokens = retained
-    full_bytes, sliding_bytes = _ceil(full_bytes), _ceil(sliding_bytes)
+    kv = profile.policy.kv_cache(profile.kv_layout, profile.prepared, profile.settings, sequence_tokens, sequences)
+    full_bytes, sliding_bytes = _ceil(kv.full_attention_bytes), _ceil(kv.sliding_attention_bytes)
+    model = profile.activations
     activations = _ceil(
-        sequences
-        * (
-            profile.activation_bytes_per_token * sequence_tokens
-            + profile.activation_bytes_per_sequence
-        )
+        model.fixed_bytes + sequences * (model.bytes_per_sequence + model.bytes_per_token * sequence_tokens)
     )
     total = profile.weights_bytes + full_bytes + sliding_bytes + activations + profile.overhead_bytes
-    return Evaluation(full_bytes, sliding_bytes, full_tokens, sliding_tokens, activations, total)
-
-
-def resolve_accelerator(catalog: Catalog, gpu: str | None) -> Accelerator | None:
-    return catalog.accelerator(gpu) if gpu else None
-
-
-def profile_for(request: MemoryRequest, catalog: Catalog) -> MemoryProfile:
-    accelerator = resolve_accelerator(catalog, request.gpu)
-    kind = accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND
-    return memory_profile(
-        catalog,
-        request.model,
-        request.weight_format,
-        request.kv_cache_dtype,
-        request.engine,
-        request.gpus,
-        request.ple_on_host,
-        kind,
+    return Evaluation(
+        full_bytes, sliding_bytes, kv.full_attention_tokens, kv.sliding_attention_tokens, activations, total
     )
 
 
@@ -338,12 +351,12 @@ def sequence_tokens_for(request: MemoryRequest, model: ModelSpec) -> tuple[int, 
 def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEstimate:
     """Memory one deployment needs, from the model's architecture and the engine's policy."""
     catalog = catalog or load_catalog()
-    profile = profile_for(request, catalog)
+    profile = memory_profile(request, catalog)
     tokens, media = sequence_tokens_for(request, profile.model)
     sequences = request.concurrent_sequences
     figures = evaluate(profile, tokens, sequences)
     kv_bytes = int(figures.full_attention_bytes + figures.sliding_attention_bytes)
-    groups = profile.kv_groups
+    groups = profile.kv_layout.groups
     owning = sum(group.layer_count for group in groups)
     naive_kv = math.ceil(profile.naive_kv_bytes_per_token * tokens * sequences)
     return MemoryEstimate(
@@ -371,10 +384,21 @@ def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEs
             shared_layers=profile.model.config.text_config.num_hidden_layers - owning,
         ),
         activations_bytes=int(figures.activations_bytes),
-        activations_basis=profile.activations_basis,
+        activations_basis=profile.activations.basis,
         overhead_bytes=profile.overhead_bytes,
         total_bytes=int(figures.total_bytes),
         naive_kv_cache_bytes=naive_kv,
         naive_total_bytes=math.ceil(profile.naive_weights_bytes) + naive_kv,
-        engine_report=profile.policy.report(),
+        engine_report=profile.policy.report(
+            profile,
+            tokens,
+            sequences,
+            KvFigures(
+                figures.full_attention_bytes,
+                figures.sliding_attention_bytes,
+                figures.full_attention_tokens,
+                figures.sliding_attention_tokens,
+            ),
+            profile.accelerator.memory_bytes if profile.accelerator else None,
+        ),
     )

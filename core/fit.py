@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog import Accelerator, Catalog, load_catalog
+from core.catalog import Catalog, load_catalog
 from core.estimate import (
     MemoryProfile,
     MemoryRequest,
     PlanningError,
     evaluate,
     media_tokens,
-    profile_for,
+    memory_profile,
     sequence_tokens_for,
 )
 
@@ -43,10 +43,14 @@ class FitResult(BaseModel):
     max_concurrent_sequences: int = Field(ge=0, description="most sequences at the request's context")
 
 
-def usable_bytes(catalog: Catalog, accelerator: Accelerator, gpus: int) -> int:
-    """Driver-reported memory less the driver's reserve, per GPU, times the GPU count."""
-    reserve = catalog.runtime(accelerator.kind).driver_reserved_bytes
-    return gpus * (accelerator.memory_bytes - reserve)
+def usable_bytes(profile: MemoryProfile) -> int:
+    """Memory the engine may use on the profile's GPUs (driver total less its reserve, or what
+    the engine claims of it)."""
+    if profile.accelerator is None:
+        raise PlanningError("a fit needs a GPU: set gpu (e.g. h100, rtx-4090, m4 max 128gb)")
+    return profile.policy.usable_bytes(
+        profile, profile.accelerator.memory_bytes, profile.allowance.driver_reserved_bytes
+    )
 
 
 def verdict(headroom_bytes: int, usable: int) -> Verdict:
@@ -102,10 +106,11 @@ def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
     catalog = catalog or load_catalog()
     if not request.gpu:
         raise PlanningError("a fit needs a GPU: set gpu (e.g. h100, rtx-4090, m4 max 128gb)")
-    accelerator = catalog.accelerator(request.gpu)
-    profile = profile_for(request, catalog)
+    profile = memory_profile(request, catalog)
+    accelerator = profile.accelerator
+    assert accelerator is not None
     tokens, _ = sequence_tokens_for(request, profile.model)
-    usable = usable_bytes(catalog, accelerator, request.gpus)
+    usable = usable_bytes(profile)
     total = int(evaluate(profile, tokens, request.concurrent_sequences).total_bytes)
     headroom = usable - total
     return FitResult(

@@ -9,13 +9,8 @@ import numpy as np
 import pandas as pd
 
 from core.catalog import Catalog, load_catalog
-from core.estimate import (
-    DEFAULT_ACCELERATOR_KIND,
-    PlanningError,
-    evaluate,
-    media_tokens,
-    memory_profile,
-)
+from core.engines import EngineSettings
+from core.estimate import MemoryRequest, PlanningError, evaluate, media_tokens, memory_profile
 from core.fit import usable_bytes
 
 COLUMNS = (
@@ -53,6 +48,7 @@ def sweep(
     ple_on_host: bool = False,
     gpu: str | None = None,
     gpus: int = 1,
+    engine_settings: EngineSettings | None = None,
     catalog: Catalog | None = None,
 ) -> pd.DataFrame:
     """One row per grid point, with the same figures as `estimate` (bytes, int64).
@@ -62,8 +58,7 @@ def sweep(
     are contexts beyond a model's maximum. With `gpu`, adds usable_bytes, headroom_bytes, fits.
     """
     catalog = catalog or load_catalog()
-    accelerator = catalog.accelerator(gpu) if gpu else None
-    kind = accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND
+    settings = engine_settings or EngineSettings()
     contexts = np.asarray(context_tokens, dtype=np.int64)
     batches = np.asarray(concurrent_sequences, dtype=np.int64)
     if contexts.ndim != 1 or batches.ndim != 1 or (contexts <= 0).any() or (batches <= 0).any():
@@ -74,10 +69,18 @@ def sweep(
     for model_name in models:
         for format_name in weight_formats:
             for kv_name in kv_cache_dtypes:
+                request = MemoryRequest(
+                    model=model_name,
+                    weight_format=format_name,
+                    kv_cache_dtype=kv_name,
+                    engine=engine,
+                    ple_on_host=ple_on_host,
+                    gpu=gpu,
+                    gpus=gpus,
+                    engine_settings=settings,
+                )
                 try:
-                    profile = memory_profile(
-                        catalog, model_name, format_name, kv_name, engine, gpus, ple_on_host, kind
-                    )
+                    profile = memory_profile(request, catalog)
                     extra = (
                         media_tokens(profile.model, images, image_tokens, audio_seconds)
                         + thinking_tokens
@@ -90,6 +93,8 @@ def sweep(
                     continue
                 tokens, batch, context = tokens[keep], grid_batch[keep], grid_context[keep]
                 figures = evaluate(profile, tokens, batch)
+                if gpu:
+                    profile_usable = usable_bytes(profile)
                 size = len(tokens)
                 parts.append(
                     {
@@ -112,17 +117,21 @@ def sweep(
                         "naive_kv_cache_bytes": np.ceil(
                             profile.naive_kv_bytes_per_token * tokens * batch
                         ).astype(np.int64),
+                        **(
+                            {"usable_bytes": np.full(size, profile_usable, dtype=np.int64)}
+                            if gpu
+                            else {}
+                        ),
                     }
                 )
 
+    columns = (*COLUMNS, "usable_bytes") if gpu else COLUMNS
     if parts:
-        frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) for column in COLUMNS})
+        frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) for column in columns})
     else:
-        frame = pd.DataFrame({column: pd.Series(dtype=object) for column in COLUMNS})
-    if accelerator is not None:
-        usable = usable_bytes(catalog, accelerator, gpus)
-        frame["usable_bytes"] = usable
-        frame["headroom_bytes"] = usable - frame["total_bytes"]
+        frame = pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    if gpu:
+        frame["headroom_bytes"] = frame["usable_bytes"] - frame["total_bytes"]
         frame["fits"] = frame["headroom_bytes"] >= 0
     return frame
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from core.catalog import UnknownChoiceError
-from core.engines.base import ActivationModel, EnginePolicy, minimum
+from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, minimum
+from core.engines.llama_cpp import LlamaCppPolicy
+from core.engines.mlx import MlxPolicy
 from core.engines.transformers import TransformersPolicy
+from core.engines.vllm import PagingError, VllmPolicy
 
-ENGINES: dict[str, EnginePolicy] = {policy.id: policy for policy in (TransformersPolicy(),)}
+ENGINES: dict[str, EnginePolicy] = {
+    policy.id: policy for policy in (TransformersPolicy(), LlamaCppPolicy(), VllmPolicy(), MlxPolicy())
+}
 
 
 def engine_policy(name: str) -> EnginePolicy:
@@ -18,4 +23,14 @@ def engine_policy(name: str) -> EnginePolicy:
     raise UnknownChoiceError("engine", name, ENGINES)
 
 
-__all__ = ["ENGINES", "ActivationModel", "EnginePolicy", "engine_policy", "minimum"]
+__all__ = [
+    "ENGINES",
+    "ActivationModel",
+    "EnginePolicy",
+    "EngineSettings",
+    "KvFigures",
+    "KvLayout",
+    "PagingError",
+    "engine_policy",
+    "minimum",
+]

@@ -1,19 +1,29 @@
-"""What every engine policy answers: tokens each cache layer keeps, and working memory."""
+"""What every engine policy answers: KV cells it allocates, working memory, overhead, usable memory."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.kv_cache import KvLayerGroup
-from core.params import ParameterCount
-from core.architecture import TextConfig
+from core.architecture import TextConfig, decoder_layers
+from core.kv_cache import TENSORS_PER_LAYER, KvLayerGroup
+
+if TYPE_CHECKING:
+    from core.estimate import MemoryProfile
 
 # Formulas take plain ints (the scalar estimate) or numpy arrays (the sweep) alike.
 Tokens: TypeAlias = "int | np.ndarray"
+
+# Activations run in the compute dtype (bf16) whatever the weight format.
+ACTIVATION_BYTES = 2
+# Tensors of hidden width alive across a layer: the residual stream, its normed copy, and the
+# attention/MLP branch output before it is added back.
+HIDDEN_WIDTH_TENSORS = 3
+LOGIT_BYTES = 4  # logits are upcast to fp32 before sampling
 
 
 def minimum(a: Tokens, b: Tokens) -> Tokens:
@@ -23,14 +33,84 @@ def minimum(a: Tokens, b: Tokens) -> Tokens:
     return min(a, b)
 
 
-class ActivationModel(BaseModel):
-    """Working memory of a forward pass: linear in tokens, plus a fixed part per sequence."""
+def ceil_div(a: Tokens, b: Tokens) -> Tokens:
+    """Integer ceiling division for ints and integer arrays."""
+    return -(-a // b)
+
+
+def pad(a: Tokens, multiple: int) -> Tokens:
+    """Round up to a multiple (GGML_PAD)."""
+    return ceil_div(a, multiple) * multiple
+
+
+class EngineSettings(BaseModel):
+    """Engine-specific knobs; each engine reads its own and ignores the rest."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bytes_per_token: float = Field(ge=0)
-    bytes_per_sequence: float = Field(ge=0)
+    # llama.cpp
+    n_ubatch: int = Field(default=512, gt=0, le=65_536, description="llama.cpp --ubatch-size")
+    kv_unified: bool = Field(default=False, description="llama.cpp --kv-unified: one cache for all sequences")
+    swa_full: bool = Field(default=False, description="llama.cpp --swa-full: sliding layers get the full context")
+    # vLLM
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    kv_cache_memory_bytes: int | None = Field(default=None, gt=0, le=2**50)
+    max_num_batched_tokens: int = Field(default=8192, gt=0, le=10**7)
+    max_num_seqs: int = Field(default=256, gt=0, le=10**6)
+    block_size: Literal[8, 16, 32, 64, 128] = 16
+    async_scheduling: bool = True
+
+
+@dataclass(frozen=True)
+class KvFigures:
+    """KV cache of S sequences of T tokens: bytes (all ranks) and tokens/cells per layer."""
+
+    full_attention_bytes: Tokens
+    sliding_attention_bytes: Tokens
+    full_attention_tokens: Tokens
+    sliding_attention_tokens: Tokens
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """The cache-owning layer groups, each with its bytes per token summed over ranks."""
+
+    groups: tuple[KvLayerGroup, ...]
+    bytes_per_token: tuple[float, ...]
+    kv_cache_id: str
+    bits_per_value: float
+    tensor_parallel: int
+
+
+class ActivationModel(BaseModel):
+    """Working memory: fixed, plus per sequence, plus per token of every sequence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fixed_bytes: float = Field(default=0, ge=0)
+    bytes_per_sequence: float = Field(default=0, ge=0)
+    bytes_per_token: float = Field(default=0, ge=0)
     basis: str
+
+
+def forward_values_per_token(text: TextConfig, tensor_parallel: int) -> int:
+    """Activation values one token keeps alive at the peak of a forward pass, summed over ranks:
+    hidden-width tensors (replicated on every rank), E-model per-layer inputs (all layers are
+    materialised at once), and the largest layer's q/k/v/attention output or MLP intermediates
+    (split across ranks). K and V count at full length: during prefill a sliding layer holds
+    them for every token before the cache keeps its window."""
+    replicated = HIDDEN_WIDTH_TENSORS * text.hidden_size
+    replicated += text.num_hidden_layers * text.hidden_size_per_layer_input
+    largest_layer = 0
+    for layer in decoder_layers(text):
+        query = layer.num_query_heads * layer.head_dim
+        key_value = TENSORS_PER_LAYER * layer.num_kv_heads * layer.head_dim
+        attention = 2 * query + key_value
+        mlp = 3 * layer.mlp_width  # gate, up and their product
+        if text.enable_moe_block:
+            mlp += (text.top_k_experts or 0) * 3 * (text.moe_intermediate_size or 0)
+        largest_layer = max(largest_layer, attention, mlp)
+    return tensor_parallel * replicated + largest_layer
 
 
 class EnginePolicy(ABC):
@@ -39,17 +119,35 @@ class EnginePolicy(ABC):
     id: str
     display_name: str
     aliases: tuple[str, ...] = ()
+    # Tensor parallelism splits kv heads across ranks (vLLM, transformers); llama.cpp splits by
+    # layer instead, so its cache is not replicated.
+    splits_kv_heads: bool = True
+    max_gpus: int | None = None
+
+    def prepare(self, layout: KvLayout, window_tokens: int, settings: EngineSettings) -> Any:
+        """Static, engine-specific layout computed once per profile (vLLM's pages and groups)."""
+        return None
 
     @abstractmethod
-    def retained_tokens(self, group: KvLayerGroup, sequence_tokens: Tokens) -> Tokens:
-        """Tokens one sequence keeps in each layer of `group` once it holds `sequence_tokens`."""
+    def kv_cache(
+        self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
+    ) -> KvFigures:
+        """The cache this engine allocates for `sequences` sequences of `tokens` tokens."""
 
     @abstractmethod
-    def activations(
-        self, text: TextConfig, params: ParameterCount, tensor_parallel: int
-    ) -> ActivationModel:
-        """Peak working memory of the forward pass, summed over tensor-parallel ranks."""
+    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+        """Peak working memory, summed over ranks."""
 
-    def report(self, **figures: Any) -> dict[str, Any]:
-        """Engine-specific start-up figures (none for engines that log none)."""
+    def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
+        """Runtime memory outside tensors, all processes together (one per GPU)."""
+        return gpus * process_overhead_bytes
+
+    def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
+        """Memory this engine may use on the profile's GPUs: what the driver offers."""
+        return profile.gpus * (memory_bytes - driver_reserved_bytes)
+
+    def report(
+        self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
+    ) -> dict[str, Any]:
+        """Engine-specific start-up figures, as the engine logs them."""
         return {}

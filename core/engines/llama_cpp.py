@@ -1,0 +1,126 @@
+"""llama.cpp (GGUF): context padded to 256 cells, a sliding-window cache of W + n_ubatch cells."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.architecture import FULL, TextConfig
+from core.engines.base import (
+    LOGIT_BYTES,
+    ActivationModel,
+    EnginePolicy,
+    EngineSettings,
+    KvFigures,
+    KvLayout,
+    Tokens,
+    forward_values_per_token,
+    minimum,
+    pad,
+)
+from core.units import BYTES_PER_MIB
+
+if TYPE_CHECKING:
+    from core.estimate import MemoryProfile
+
+# src/llama-context.cpp: n_ctx = GGML_PAD(n_ctx, 256); src/llama-kv-cache-iswa.cpp: "the SWA
+# cache is always padded to 256 for performance".
+CELL_PADDING = 256
+# ggml computes intermediate tensors in f32.
+COMPUTE_BYTES = 4
+# KV type names as llama.cpp prints them.
+GGML_TYPE_NAMES = {"fp16": "f16", "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}
+
+
+class LlamaCppPolicy(EnginePolicy):
+    """engines.md, llama.cpp: full layers n_ctx_seq cells; sliding layers
+    pad(min(n_ctx_seq, W x S_unified + n_ubatch), 256) cells unless --swa-full; shared layers
+    reuse another layer's cache. Multi-GPU splits layers (not heads), so nothing is replicated."""
+
+    id = "llama.cpp"
+    display_name = "llama.cpp (llama-server, Ollama, LM Studio)"
+    aliases = ("llamacpp", "llama-cpp", "llama_cpp", "gguf", "llama-server")
+    splits_kv_heads = False
+
+    @staticmethod
+    def context_cells(settings: EngineSettings, tokens: Tokens, sequences: Tokens) -> tuple[Tokens, Tokens]:
+        """(cells per stream, streams) for `-c tokens x sequences --parallel sequences`:
+        a unified cache is one stream of n_ctx cells; otherwise each sequence gets its own
+        stream of pad(n_ctx / n_seq_max, 256) cells (llama_context constructor)."""
+        n_ctx = pad(tokens * sequences, CELL_PADDING)
+        if settings.kv_unified:
+            return n_ctx, 1
+        return pad(n_ctx // sequences, CELL_PADDING), sequences
+
+    def kv_cache(
+        self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
+    ) -> KvFigures:
+        cells, streams = self.context_cells(settings, tokens, sequences)
+        # n_ubatch never exceeds n_batch, which never exceeds n_ctx.
+        n_ubatch = minimum(settings.n_ubatch, pad(tokens * sequences, CELL_PADDING))
+        sequences_per_stream = sequences if settings.kv_unified else 1
+        full_bytes: Tokens = 0
+        sliding_bytes: Tokens = 0
+        sliding_cells: Tokens = 0
+        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
+            if group.attention == FULL or group.window_tokens is None:
+                full_bytes = full_bytes + bytes_per_token * cells * streams
+            else:
+                sliding_cells = cells if settings.swa_full else pad(
+                    minimum(cells, group.window_tokens * sequences_per_stream + n_ubatch), CELL_PADDING
+                )
+                sliding_bytes = sliding_bytes + bytes_per_token * sliding_cells * streams
+        return KvFigures(full_bytes, sliding_bytes, cells, sliding_cells)
+
+    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+        return ActivationModel(
+            fixed_bytes=self.compute_buffer_bytes(text, settings),
+            bytes_per_sequence=text.vocab_size * LOGIT_BYTES,  # output buffer: one row per sequence
+            basis=(
+                "compute buffers (estimate: llama.cpp sizes them by reserving a graph of n_ubatch "
+                "tokens; no closed form): f32 activations of the largest layer and fp32 logits for "
+                "n_ubatch tokens, plus the output buffer of one logit row per sequence"
+            ),
+        )
+
+    @staticmethod
+    def compute_buffer_bytes(text: TextConfig, settings: EngineSettings) -> int:
+        activations = forward_values_per_token(text, 1) * COMPUTE_BYTES
+        logits = text.vocab_size * LOGIT_BYTES
+        return settings.n_ubatch * (activations + logits)
+
+    def report(
+        self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
+    ) -> dict[str, Any]:
+        layout, settings = profile.kv_layout, profile.settings
+        cells, streams = self.context_cells(settings, tokens, sequences)
+        full_layers = sum(g.layer_count for g in layout.groups if g.window_tokens is None)
+        sliding_layers = sum(g.layer_count for g in layout.groups if g.window_tokens is not None)
+        full_mib = figures.full_attention_bytes / BYTES_PER_MIB
+        sliding_mib = figures.sliding_attention_bytes / BYTES_PER_MIB
+        kv_type = GGML_TYPE_NAMES.get(layout.kv_cache_id, layout.kv_cache_id)
+
+        def line(mib: float, cache_cells: int, layers: int) -> str:
+            # src/llama-kv-cache.cpp's start-up line (K and V are the same size here).
+            return (
+                f"llama_kv_cache: size = {mib:7.2f} MiB ({cache_cells:6d} cells, {layers:3d} layers, "
+                f"{streams:2d}/{sequences} seqs), K ({kv_type}): {mib / 2:7.2f} MiB, "
+                f"V ({kv_type}): {mib / 2:7.2f} MiB"
+            )
+
+        return {
+            "n_ctx": int(cells * streams),
+            "n_ctx_seq": int(cells),
+            "streams": int(streams),
+            "n_ubatch": settings.n_ubatch,
+            "kv_unified": settings.kv_unified,
+            "swa_full": settings.swa_full,
+            "full_attention_cells": int(figures.full_attention_tokens),
+            "sliding_attention_cells": int(figures.sliding_attention_tokens),
+            "full_attention_mib": round(full_mib, 2),
+            "sliding_attention_mib": round(sliding_mib, 2),
+            "compute_buffer_bytes": int(profile.activations.fixed_bytes),
+            "log_lines": [
+                line(full_mib, int(figures.full_attention_tokens), full_layers),
+                line(sliding_mib, int(figures.sliding_attention_tokens), sliding_layers),
+            ],
+        }

@@ -1,0 +1,220 @@
+"""vLLM: a pre-allocated pool of paged KV blocks shared by layer groups (hybrid KV cache manager)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.architecture import FULL, TextConfig
+from core.engines.base import (
+    ACTIVATION_BYTES,
+    LOGIT_BYTES,
+    ActivationModel,
+    EnginePolicy,
+    EngineSettings,
+    KvFigures,
+    KvLayout,
+    Tokens,
+    ceil_div,
+    forward_values_per_token,
+    minimum,
+)
+from core.kv_cache import TENSORS_PER_LAYER
+
+if TYPE_CHECKING:
+    from core.estimate import MemoryProfile
+
+# CUDA graphs captured at start-up (vLLM logs "Graph capturing finished ... took N GiB"; commonly
+# a few hundred MiB to about 1 GiB): est., no Gemma 4 measurement at hand.
+CUDA_GRAPH_BYTES = 512 * 2**20
+# Group sizes are the smallest per-type layer count unless the largest is below 1.5x it
+# (vllm/v1/core/kv_cache_utils.py, engines.md).
+GROUP_SIZE_RATIO = 1.5
+
+
+class PagingError(ValueError):
+    """Layer page sizes that vLLM cannot unify."""
+
+
+@dataclass(frozen=True)
+class PagedType:
+    """One attention type's share of the pool."""
+
+    attention: str
+    groups: int
+    block_tokens: int
+    window_tokens: int | None
+
+
+@dataclass(frozen=True)
+class PagedLayout:
+    page_bytes: int
+    group_size: int
+    types: tuple[PagedType, ...]
+    in_flight_tokens: int
+
+    @property
+    def group_count(self) -> int:
+        return sum(t.groups for t in self.types)
+
+    @property
+    def min_block_tokens(self) -> int:
+        return min(t.block_tokens for t in self.types)
+
+    def blocks_per_request(self, tokens: Tokens) -> tuple[Tokens, Tokens]:
+        """(full-attention blocks, sliding blocks) one request of `tokens` tokens holds: full
+        groups ceil(T / block); sliding groups ceil(min(W - 1 + in_flight, T) / block) + 1."""
+        full: Tokens = 0
+        sliding: Tokens = 0
+        for paged in self.types:
+            if paged.window_tokens is None:
+                full = full + paged.groups * ceil_div(tokens, paged.block_tokens)
+            else:
+                held = minimum(paged.window_tokens - 1 + self.in_flight_tokens, tokens)
+                sliding = sliding + paged.groups * (ceil_div(held, paged.block_tokens) + 1)
+        return full, sliding
+
+
+class VllmPolicy(EnginePolicy):
+    """engines.md, vLLM: KV budget = GPU memory x gpu_memory_utilization - weights - activation
+    peak - non-torch memory (or --kv-cache-memory-bytes), cut into pages of block_size tokens;
+    pages of different size are unified by raising the smaller page's block size."""
+
+    id = "vllm"
+    display_name = "vLLM"
+    aliases = ("v-llm",)
+
+    def prepare(self, layout: KvLayout, window_tokens: int, settings: EngineSettings) -> PagedLayout:
+        tp = layout.tensor_parallel
+        values = {  # per token per layer on one rank
+            index: TENSORS_PER_LAYER * group.kv_heads_per_rank(tp) * group.head_dim
+            for index, group in enumerate(layout.groups)
+        }
+        largest = max(values.values())
+        types = []
+        for index, group in enumerate(layout.groups):
+            if largest % values[index]:
+                raise PagingError(f"vLLM cannot unify KV page sizes {sorted(set(values.values()))}")
+            types.append((group, settings.block_size * largest // values[index]))
+        counts = [group.layer_count for group in layout.groups]
+        smallest, biggest = min(counts), max(counts)
+        group_size = smallest if biggest >= GROUP_SIZE_RATIO * smallest else biggest
+        page_bytes = math.ceil(settings.block_size * largest * layout.bits_per_value / 8)
+        return PagedLayout(
+            page_bytes=page_bytes,
+            group_size=group_size,
+            types=tuple(
+                PagedType(
+                    attention=group.attention,
+                    groups=math.ceil(group.layer_count / group_size),
+                    block_tokens=block_tokens,
+                    window_tokens=group.window_tokens,
+                )
+                for group, block_tokens in types
+            ),
+            # Async scheduling keeps a second step's tokens in flight.
+            in_flight_tokens=settings.max_num_batched_tokens * (2 if settings.async_scheduling else 1),
+        )
+
+    def kv_cache(
+        self, layout: KvLayout, prepared: PagedLayout, settings: EngineSettings, tokens: Tokens, sequences: Tokens
+    ) -> KvFigures:
+        full_blocks, sliding_blocks = prepared.blocks_per_request(tokens)
+        block_bytes = prepared.page_bytes * prepared.group_size * layout.tensor_parallel
+        full_tokens: Tokens = 0
+        sliding_tokens: Tokens = 0
+        for paged in prepared.types:
+            if paged.window_tokens is None:
+                full_tokens = ceil_div(tokens, paged.block_tokens) * paged.block_tokens
+            else:
+                held = minimum(paged.window_tokens - 1 + prepared.in_flight_tokens, tokens)
+                sliding_tokens = (ceil_div(held, paged.block_tokens) + 1) * paged.block_tokens
+        return KvFigures(
+            full_blocks * block_bytes * sequences,
+            sliding_blocks * block_bytes * sequences,
+            full_tokens,
+            sliding_tokens,
+        )
+
+    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+        """The profiling run: one step of max_num_batched_tokens tokens (chunked prefill), and
+        the sampler's fp32 logits for max_num_seqs sequences; fixed whatever the workload."""
+        per_token = forward_values_per_token(text, tensor_parallel) * ACTIVATION_BYTES
+        sampler = tensor_parallel * settings.max_num_seqs * text.vocab_size * LOGIT_BYTES
+        return ActivationModel(
+            fixed_bytes=settings.max_num_batched_tokens * per_token + sampler,
+            basis=(
+                f"profiling run of {settings.max_num_batched_tokens:,} batched tokens (bf16 "
+                f"activations of the largest layer) plus fp32 sampler logits for "
+                f"{settings.max_num_seqs} sequences (estimate)"
+            ),
+        )
+
+    def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
+        return gpus * (process_overhead_bytes + CUDA_GRAPH_BYTES)
+
+    @staticmethod
+    def _fixed_per_rank(profile: MemoryProfile) -> int:
+        fixed = profile.weights_bytes + profile.activations.fixed_bytes + profile.overhead_bytes
+        return math.ceil(fixed / profile.gpus)
+
+    def kv_budget_per_rank(self, profile: MemoryProfile, memory_bytes: int | None) -> int | None:
+        settings = profile.settings
+        if settings.kv_cache_memory_bytes is not None:
+            return settings.kv_cache_memory_bytes
+        if memory_bytes is None:
+            return None
+        return math.floor(memory_bytes * settings.gpu_memory_utilization) - self._fixed_per_rank(profile)
+
+    def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
+        """vLLM claims memory x gpu_memory_utilization per GPU (or, with
+        --kv-cache-memory-bytes, exactly the fixed parts plus that pool)."""
+        settings = profile.settings
+        available = memory_bytes - driver_reserved_bytes
+        if settings.kv_cache_memory_bytes is not None:
+            claimed = self._fixed_per_rank(profile) + settings.kv_cache_memory_bytes
+        else:
+            claimed = math.floor(memory_bytes * settings.gpu_memory_utilization)
+        return profile.gpus * min(claimed, available)
+
+    def report(
+        self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
+    ) -> dict[str, Any]:
+        paged: PagedLayout = profile.prepared
+        full_blocks, sliding_blocks = paged.blocks_per_request(tokens)
+        blocks_per_request = int(full_blocks + sliding_blocks)
+        report: dict[str, Any] = {
+            "block_size": profile.settings.block_size,
+            "page_bytes": paged.page_bytes,
+            "group_size": paged.group_size,
+            "kv_cache_groups": paged.group_count,
+            "block_tokens": {t.attention: t.block_tokens for t in paged.types},
+            "in_flight_tokens": paged.in_flight_tokens,
+            "blocks_per_request": blocks_per_request,
+            "max_model_len": tokens,
+        }
+        budget = self.kv_budget_per_rank(profile, memory_bytes)
+        if budget is None:
+            return report
+        num_blocks = max(0, budget // paged.page_bytes // paged.group_size)
+        max_concurrency = num_blocks / blocks_per_request
+        kv_tokens = int(max_concurrency * tokens)
+        legacy_tokens = num_blocks // paged.group_count * paged.min_block_tokens
+        report |= {
+            "kv_cache_memory_bytes": budget,
+            "num_blocks": num_blocks,
+            "max_concurrency": max_concurrency,
+            "kv_cache_tokens": kv_tokens,
+            "kv_cache_tokens_legacy": legacy_tokens,
+            "log_lines": [
+                f"GPU KV cache size: {kv_tokens:,} tokens",
+                f"Maximum concurrency for {tokens:,} tokens per request: {max_concurrency:.2f}x",
+                f"(vLLM <= 0.20 logged: GPU KV cache size: {legacy_tokens:,} tokens)",
+            ],
+        }
+        if memory_bytes is not None and profile.settings.kv_cache_memory_bytes is None:
+            report["reserved_bytes"] = profile.gpus * math.floor(
+                memory_bytes * profile.settings.gpu_memory_utilization
+            )
+        return report
