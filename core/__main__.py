@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from core.calibrate import CalibrationRow, calibrate
 from core.catalog import CatalogError, UnknownChoiceError, load_catalog
 from core.engines import ENGINES, EngineSettings
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--json", action="store_true", help="machine-readable output")
     _scenario_flags(commands.add_parser("estimate", help="memory for one scenario"), matrix=False)
     _scenario_flags(commands.add_parser("fit", help="every variant x weight format on a GPU"), matrix=True)
+    calibrate_parser = commands.add_parser(
+        "calibrate", help="every observation in data/observations.csv against our prediction"
+    )
+    calibrate_parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -264,6 +269,15 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
         f"\nA naive calculator (every layer full attention, no KV sharing) would put the KV cache at "
         f"{format_bytes(result.naive_kv_cache_bytes)}: {ratio:.1f}x this estimate."
     )
+    report = result.engine_report
+    if report.get("log_lines"):
+        print(f"\nWhat {result.engine} should print at start-up:")
+        for line in report["log_lines"]:
+            print(f"  {line}")
+    if report.get("raise_wired_limit"):
+        print(f"\nGPU wired limit: {format_bytes(report['wired_limit_bytes'])}; to raise it: {report['raise_wired_limit']}")
+    if report.get("reserved_bytes"):
+        print(f"vLLM will reserve {format_bytes(report['reserved_bytes'])} at start-up, whatever the workload.")
     if fitted is not None:
         print(
             f"\nOn {fitted.gpus} x {fitted.gpu}: usable {format_bytes(fitted.usable_bytes)}, "
@@ -291,9 +305,33 @@ def _print_fit(rows: list[Any], as_json: bool) -> None:
     print(_table(table, right=(3, 4, 5, 6)))
 
 
+def _print_calibration(rows: list[CalibrationRow], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([row.model_dump() for row in rows], indent=2))
+        return
+    table = [["observation", "unit", "observed", "predicted", "difference", "tolerance", "result"]]
+    for row in rows:
+        table.append([
+            row.id + (" (measured here)" if row.measured_here else ""),
+            row.unit,
+            f"{row.observed:,.6g}",
+            f"{row.predicted:,.6g}",
+            f"{row.difference:+,.4g}",
+            f"{row.tolerance:,.4g}",
+            "ok" if row.within_tolerance else "OUT OF TOLERANCE",
+        ])
+    print(_table(table, right=(2, 3, 4, 5)))
+    failed = sum(not row.within_tolerance for row in rows)
+    print(f"\n{len(rows) - failed} of {len(rows)} observations within tolerance")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     catalog = load_catalog()
+    if args.command == "calibrate":
+        rows = calibrate(catalog)
+        _print_calibration(rows, args.json)
+        return 0 if all(row.within_tolerance for row in rows) else 1
     if args.command == "params":
         ids = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
         _print_params(ids, args.json)

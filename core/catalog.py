@@ -93,6 +93,7 @@ class WeightFormat(_Named):
     display_name: str = Field(min_length=1)
     family: Literal["checkpoint", "hf-quant", "gguf", "mlx"]
     linear_bits: float = Field(gt=0, le=32)
+    projection_bits: float = Field(gt=0, le=32)
     token_embedding_bits: float = Field(gt=0, le=32)
     per_layer_embedding_bits: float = Field(gt=0, le=32)
     norm_bits: float = Field(gt=0, le=32)
@@ -105,6 +106,7 @@ class WeightFormat(_Named):
     def bits_for(self, group: TensorGroup) -> float:
         return {
             "linear": self.linear_bits,
+            "projection": self.projection_bits,
             "token_embedding": self.token_embedding_bits,
             "per_layer_embedding": self.per_layer_embedding_bits,
             "norm": self.norm_bits,
@@ -160,6 +162,32 @@ class Benchmark(_Entry):
     unit: str = Field(min_length=1)
     better: Literal["higher", "lower"]
     scores: dict[str, float]
+    source: str = Field(min_length=1)
+
+
+class Observation(_Entry):
+    """A public (or measured) figure of a real deployment, with every setting to reproduce it."""
+
+    id: str = Field(min_length=1)
+    quantity: str = Field(min_length=1, description="what is compared: a path into estimate --json, or a named figure")
+    observed: float
+    unit: Literal["bytes", "MiB", "GiB", "GB", "cells", "blocks", "tokens", "x"]
+    tolerance: float = Field(ge=0, description="largest accepted |predicted - observed|, in `unit`")
+    tolerance_basis: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    engine: str = Field(min_length=1)
+    weight_format: str = Field(min_length=1)
+    kv_cache_dtype: str = Field(min_length=1)
+    context_tokens: int = Field(gt=0)
+    concurrent_sequences: int = Field(gt=0)
+    n_ubatch: int = Field(gt=0)
+    swa_full: bool
+    kv_unified: bool
+    kv_cache_memory_bytes: int | None = Field(default=None, gt=0)
+    max_num_batched_tokens: int | None = Field(default=None, gt=0)
+    async_scheduling: bool | None = None
+    gpu: str | None = None
+    measured_here: bool
     source: str = Field(min_length=1)
 
 
@@ -269,6 +297,7 @@ class Catalog:
         accelerators: list[Accelerator],
         runtime: list[RuntimeAllowance],
         benchmarks: list[Benchmark],
+        observations: list[Observation],
         files: Mapping[str, str],
     ) -> None:
         self.models = tuple(models)
@@ -276,6 +305,7 @@ class Catalog:
         self.kv_cache_types = tuple(kv_cache_types)
         self.accelerators = tuple(accelerators)
         self.benchmarks = tuple(benchmarks)
+        self.observations = tuple(observations)
         self._runtime = {allowance.kind: allowance for allowance in runtime}
         self._index = {
             "model": _index(files["models"], models, extra=lambda m: (m.hf_repo_id,), first_row=0, unit="entry"),
@@ -380,6 +410,7 @@ def _load_catalog(data_dir: Path) -> Catalog:
         "gpus": data_dir / "gpus.csv",
         "runtime": data_dir / "runtime.csv",
         "benchmarks": data_dir / "benchmarks.csv",
+        "observations": data_dir / "observations.csv",
     }
     return Catalog(
         models=_read_models(files["models"]),
@@ -388,5 +419,6 @@ def _load_catalog(data_dir: Path) -> Catalog:
         accelerators=_read_csv(files["gpus"], Accelerator),
         runtime=_read_csv(files["runtime"], RuntimeAllowance),
         benchmarks=_read_csv(files["benchmarks"], Benchmark, build=_benchmark_row),
+        observations=_read_csv(files["observations"], Observation),
         files={key: _display(path) for key, path in files.items()},
     )

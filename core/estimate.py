@@ -34,6 +34,8 @@ NAIVE_OVERHEAD_FACTOR = 1.2
 # Without a chosen GPU, the per-process overhead of a CUDA datacenter GPU is assumed.
 DEFAULT_ACCELERATOR_KIND = "datacenter"
 MAX_GPUS = 64
+# Accelerator kinds whose memory the host shares (gpus.csv kinds).
+UNIFIED_MEMORY_KINDS = ("apple", "cpu", "edge", "mobile")
 
 
 class PlanningError(ValueError):
@@ -189,6 +191,7 @@ def _weights(
     groups: dict[str, TensorGroup] = {
         "token_embedding": "token_embedding",
         "per_layer_embedding": "per_layer_embedding",
+        "per_layer_model_projection": "projection",
         "per_layer_projection": "linear",
         "attention": "linear",
         "mlp": "linear",
@@ -296,7 +299,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         host_bytes=sum(w.bytes for w in weights if w.placement == "host"),
         kv_layout=layout,
         prepared=prepared,
-        activations=policy.activations(text, split, settings),
+        activations=policy.activations(text, split, settings, allowance.kind in UNIFIED_MEMORY_KINDS),
         overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
         naive_weights_bytes=params.total * weight_format.linear_bits / 8 * NAIVE_OVERHEAD_FACTOR,

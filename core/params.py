@@ -19,7 +19,7 @@ from core.architecture import (
 # How a weight format treats a group of tensors: quantised linear layers, or the groups that
 # formats commonly keep at another precision (see data/weight_formats.csv).
 TensorGroup = Literal[
-    "linear", "token_embedding", "per_layer_embedding", "norm", "router", "encoder"
+    "linear", "projection", "token_embedding", "per_layer_embedding", "norm", "router", "encoder"
 ]
 
 # Norms per decoder layer: input, post-attention, pre- and post-feed-forward (gemma4 modeling).
@@ -35,7 +35,10 @@ class ParameterCount(BaseModel):
 
     token_embedding: int = Field(ge=0, description="vocab x hidden, tied with the output head")
     per_layer_embedding: int = Field(ge=0, description="PLE lookup table (E models)")
-    per_layer_projection: int = Field(ge=0, description="PLE projections and gates (linear)")
+    per_layer_model_projection: int = Field(
+        ge=0, description="PLE model-level projection hidden -> layers x 256 (outside the layers)"
+    )
+    per_layer_projection: int = Field(ge=0, description="per-layer PLE gates and projections")
     attention: int = Field(ge=0, description="q/k/v/o projections of every decoder layer")
     mlp: int = Field(ge=0, description="dense MLP gate/up/down of every decoder layer")
     experts: int = Field(ge=0, description="all routed experts (MoE)")
@@ -54,6 +57,7 @@ class ParameterCount(BaseModel):
         return (
             self.token_embedding
             + self.per_layer_embedding
+            + self.per_layer_model_projection
             + self.per_layer_projection
             + self.attention
             + self.mlp
@@ -90,6 +94,7 @@ class ParameterCount(BaseModel):
         """Counts keyed by how weight formats treat them (quantised or kept)."""
         return {
             "linear": self.per_layer_projection + self.attention + self.mlp + self.experts,
+            "projection": self.per_layer_model_projection,
             "token_embedding": self.token_embedding,
             "per_layer_embedding": self.per_layer_embedding,
             "norm": self.norms + self.buffers,
@@ -119,6 +124,7 @@ def _text_params(text: TextConfig) -> dict[str, int]:
         (
             "token_embedding",
             "per_layer_embedding",
+            "per_layer_model_projection",
             "per_layer_projection",
             "attention",
             "mlp",
@@ -138,7 +144,7 @@ def _text_params(text: TextConfig) -> dict[str, int]:
         packed_width = text.num_hidden_layers * ple_width
         count["per_layer_embedding"] = text.vocab_size_per_layer_input * packed_width
         # Model-level projection hidden -> layers x 256, and its 256-wide norm.
-        count["per_layer_projection"] += hidden * packed_width
+        count["per_layer_model_projection"] = hidden * packed_width
         count["norms"] += ple_width
 
     for layer in layers:

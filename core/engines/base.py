@@ -108,7 +108,10 @@ def forward_values_per_token(text: TextConfig, tensor_parallel: int) -> int:
         attention = 2 * query + key_value
         mlp = 3 * layer.mlp_width  # gate, up and their product
         if text.enable_moe_block:
-            mlp += (text.top_k_experts or 0) * 3 * (text.moe_intermediate_size or 0)
+            # Each routed expert: gate, up, their product, and its hidden-width output, all
+            # alive until the weighted sum merges the top-k outputs.
+            expert = 3 * (text.moe_intermediate_size or 0) + text.hidden_size
+            mlp += (text.top_k_experts or 0) * expert
         largest_layer = max(largest_layer, attention, mlp)
     return tensor_parallel * replicated + largest_layer
 
@@ -135,8 +138,11 @@ class EnginePolicy(ABC):
         """The cache this engine allocates for `sequences` sequences of `tokens` tokens."""
 
     @abstractmethod
-    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
-        """Peak working memory, summed over ranks."""
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
+        """Peak working memory on the accelerator(s), summed over ranks. `unified_memory` is
+        true where host and accelerator share memory (Apple, CPU, edge, mobile)."""
 
     def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
         """Runtime memory outside tensors, all processes together (one per GPU)."""

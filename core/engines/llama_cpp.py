@@ -71,22 +71,31 @@ class LlamaCppPolicy(EnginePolicy):
                 sliding_bytes = sliding_bytes + bytes_per_token * sliding_cells * streams
         return KvFigures(full_bytes, sliding_bytes, cells, sliding_cells)
 
-    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
+        device, host = self.compute_buffer_bytes(text, settings)
         return ActivationModel(
-            fixed_bytes=self.compute_buffer_bytes(text, settings),
+            fixed_bytes=max(device, host) if unified_memory else device,
             bytes_per_sequence=text.vocab_size * LOGIT_BYTES,  # output buffer: one row per sequence
             basis=(
-                "compute buffers (estimate: llama.cpp sizes them by reserving a graph of n_ubatch "
-                "tokens; no closed form): f32 activations of the largest layer and fp32 logits for "
-                "n_ubatch tokens, plus the output buffer of one logit row per sequence"
+                "compute buffer of the n_ubatch-token graph llama.cpp reserves (estimate): f32 "
+                "activations of the largest layer; the fp32 logits of the tied output matrix are "
+                "computed where token_embd lives, in host memory (counted only on unified "
+                "memory, where ggml reuses one buffer for both); plus one logit row per sequence"
             ),
         )
 
     @staticmethod
-    def compute_buffer_bytes(text: TextConfig, settings: EngineSettings) -> int:
-        activations = forward_values_per_token(text, 1) * COMPUTE_BYTES
-        logits = text.vocab_size * LOGIT_BYTES
-        return settings.n_ubatch * (activations + logits)
+    def compute_buffer_bytes(text: TextConfig, settings: EngineSettings) -> tuple[int, int]:
+        """(device buffer, host buffer) of the graph llama.cpp reserves for n_ubatch tokens.
+        ggml-alloc reuses memory once a tensor's last reader has run, so the device peak is the
+        largest layer's working set; the output matmul runs on the host backend (token_embd,
+        tied to the output, is kept in host memory) and needs n_ubatch rows of fp32 logits
+        beside the final hidden states."""
+        device = settings.n_ubatch * forward_values_per_token(text, 1) * COMPUTE_BYTES
+        host = settings.n_ubatch * (text.vocab_size * LOGIT_BYTES + text.hidden_size * COMPUTE_BYTES)
+        return device, host
 
     def report(
         self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
@@ -119,6 +128,8 @@ class LlamaCppPolicy(EnginePolicy):
             "full_attention_mib": round(full_mib, 2),
             "sliding_attention_mib": round(sliding_mib, 2),
             "compute_buffer_bytes": int(profile.activations.fixed_bytes),
+            "compute_buffer_device_bytes": self.compute_buffer_bytes(profile.model.config.text_config, settings)[0],
+            "compute_buffer_host_bytes": self.compute_buffer_bytes(profile.model.config.text_config, settings)[1],
             "log_lines": [
                 line(full_mib, int(figures.full_attention_tokens), full_layers),
                 line(sliding_mib, int(figures.sliding_attention_tokens), sliding_layers),

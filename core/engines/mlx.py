@@ -54,7 +54,9 @@ class MlxPolicy(EnginePolicy):
                 sliding_bytes = sliding_bytes + bytes_per_token * sliding_tokens * sequences
         return KvFigures(full_bytes, sliding_bytes, full_tokens, sliding_tokens)
 
-    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
         return ActivationModel(
             fixed_bytes=PREFILL_STEP_TOKENS * forward_values_per_token(text, 1) * ACTIVATION_BYTES,
             bytes_per_sequence=text.vocab_size * LOGIT_BYTES,

@@ -48,7 +48,9 @@ class TransformersPolicy(EnginePolicy):
                 sliding_bytes = sliding_bytes + bytes_per_token * sliding_tokens * sequences
         return KvFigures(full_bytes, sliding_bytes, full_tokens, sliding_tokens)
 
-    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
         """generate() prefills every sequence's whole prompt in one forward pass."""
         return ActivationModel(
             bytes_per_token=forward_values_per_token(text, tensor_parallel) * ACTIVATION_BYTES,

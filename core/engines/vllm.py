@@ -137,7 +137,9 @@ class VllmPolicy(EnginePolicy):
             sliding_tokens,
         )
 
-    def activations(self, text: TextConfig, tensor_parallel: int, settings: EngineSettings) -> ActivationModel:
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
         """The profiling run: one step of max_num_batched_tokens tokens (chunked prefill), and
         the sampler's fp32 logits for max_num_seqs sequences; fixed whatever the workload."""
         per_token = forward_values_per_token(text, tensor_parallel) * ACTIVATION_BYTES

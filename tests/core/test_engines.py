@@ -1,0 +1,233 @@
+"""Engine policies against hand arithmetic from each engine's published allocation rules."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.catalog import load_catalog
+from core.engines import EngineSettings
+from core.estimate import MemoryRequest, PlanningError, estimate
+from core.fit import fit
+from core.sweep import sweep
+
+MIB, GIB = 2**20, 2**30
+CATALOG = load_catalog()
+
+
+def pad(x: int, n: int = 256) -> int:
+    return -(-x // n) * n
+
+
+# --- llama.cpp (src/llama-context.cpp, src/llama-kv-cache-iswa.cpp) ---------------------------
+
+def llama(model="e4b", context=4096, sequences=1, **knobs):
+    return estimate(
+        MemoryRequest(
+            model=model,
+            engine="llama.cpp",
+            weight_format="q4_k_m",
+            kv_cache_dtype=knobs.pop("kv", "fp16"),
+            context_tokens=context,
+            concurrent_sequences=sequences,
+            engine_settings=EngineSettings(**knobs),
+        )
+    )
+
+
+def test_llama_cpp_pads_the_context_to_256_cells():
+    # E4B full layers: 4 layers x 2 x 2 heads x 512 x 2 B = 16,384 B per cell
+    result = llama(context=1000)
+    assert result.engine_report["full_attention_cells"] == 1024
+    assert result.kv_cache.full_attention_bytes == 16_384 * 1024
+
+
+def test_llama_cpp_separate_streams_per_sequence():
+    # -c 40000 --parallel 4: n_ctx = pad(40000) = 40192; n_ctx_seq = pad(40192 / 4) = 10240;
+    # each of 4 streams: full 10240 cells, SWA pad(min(10240, 512 x 1 + 512)) = 1024 cells.
+    result = llama(context=10_000, sequences=4)
+    report = result.engine_report
+    assert (report["n_ctx_seq"], report["streams"]) == (10_240, 4)
+    assert report["sliding_attention_cells"] == 1024
+    assert result.kv_cache.full_attention_bytes == 16_384 * 10_240 * 4
+    # E4B sliding: 20 layers x 2 x 2 x 256 x 2 B = 40,960 B per cell
+    assert result.kv_cache.sliding_attention_bytes == 40_960 * 1024 * 4
+
+
+def test_llama_cpp_unified_cache_widens_the_window_by_sequences():
+    # --kv-unified: one stream of n_ctx = 40192 cells; SWA pad(min(40192, 512 x 4 + 512)) = 2560.
+    result = llama(context=10_000, sequences=4, kv_unified=True)
+    report = result.engine_report
+    assert (report["n_ctx_seq"], report["streams"]) == (40_192, 1)
+    assert report["sliding_attention_cells"] == 2560
+    assert result.kv_cache.sliding_attention_bytes == 40_960 * 2560
+
+
+def test_llama_cpp_swa_full_gives_sliding_layers_the_context():
+    result = llama(context=8192, swa_full=True)
+    assert result.engine_report["sliding_attention_cells"] == 8192
+
+
+@pytest.mark.parametrize(("kv", "bits"), [("q8_0", 8.5), ("q4_0", 4.5)])
+def test_llama_cpp_quantised_cache_bits(kv, bits):
+    # 31B full: 10 layers x 2 x 4 x 512 values per cell; q8_0 stores 34 B per 32 values.
+    result = llama(model="31b", context=32_768, kv=kv)
+    assert result.kv_cache.full_attention_bytes == 10 * 2 * 4 * 512 * bits / 8 * 32_768
+
+
+def test_llama_cpp_splits_layers_not_heads_across_gpus():
+    one = llama(model="e2b", context=32_768)
+    two = estimate(
+        MemoryRequest(model="e2b", engine="llama.cpp", weight_format="q4_0", kv_cache_dtype="fp16", context_tokens=32_768, gpus=3)
+    )
+    assert two.kv_cache_bytes == one.kv_cache_bytes
+
+
+# --- vLLM (vllm/v1/core/kv_cache_utils.py) ------------------------------------------------------
+
+def vllm(model="31b", context=131_072, sequences=1, gpus=1, gpu=None, **knobs):
+    return estimate(
+        MemoryRequest(
+            model=model,
+            engine="vllm",
+            weight_format=knobs.pop("weights", "fp8"),
+            kv_cache_dtype=knobs.pop("kv", "bf16"),
+            context_tokens=context,
+            concurrent_sequences=sequences,
+            gpus=gpus,
+            gpu=gpu,
+            engine_settings=EngineSettings(**knobs),
+        )
+    )
+
+
+def test_vllm_31b_blocks_by_hand():
+    # Pages: sliding 16 tokens x 16 heads x 256 x 2 (K, V) x 2 B = 262,144 B; full layers
+    # (4 heads x 512) get 32-token blocks to match. Layers 50 + 10: group size 10, so 5 sliding
+    # groups and 1 full group; a pool block is one page for each of the 10 layers.
+    # In flight: 8192 batched tokens x 2 (async). Sliding blocks per group:
+    # ceil(min(1023 + 16384, 131072) / 16) + 1 = 1088 + 1; full: ceil(131072 / 32) = 4096.
+    blocks = 5 * (math.ceil(17_407 / 16) + 1) + 4096
+    assert blocks == 9541
+    result = vllm(kv_cache_memory_bytes=40 * GIB)
+    report = result.engine_report
+    assert (report["page_bytes"], report["group_size"], report["kv_cache_groups"]) == (262_144, 10, 6)
+    assert report["blocks_per_request"] == blocks
+    assert report["num_blocks"] == 40 * GIB // 262_144 // 10 == 16_384
+    assert report["max_concurrency"] == pytest.approx(16_384 / 9541)
+    assert report["kv_cache_tokens"] == int(16_384 / 9541 * 131_072)
+    assert report["kv_cache_tokens_legacy"] == 16_384 // 6 * 16
+    assert result.kv_cache_bytes == blocks * 262_144 * 10
+
+
+def test_vllm_e2b_raises_the_sliding_block_size():
+    # E2B sliding pages (1 head x 256) are half the full pages (1 x 512): sliding blocks of 32.
+    # 12 sliding + 3 full owning layers: group size 3, 4 sliding groups + 1 full group.
+    report = vllm(model="e2b", context=8192, weights="bf16").engine_report
+    assert report["block_tokens"] == {"sliding_attention": 32, "full_attention": 16}
+    assert (report["group_size"], report["kv_cache_groups"]) == (3, 5)
+    assert report["page_bytes"] == 16 * 1 * 512 * 2 * 2
+
+
+def test_vllm_tensor_parallel_halves_pages_and_replicates_single_heads():
+    assert vllm(gpus=2).engine_report["page_bytes"] == 262_144 // 2
+    # E2B has one kv head: both ranks keep it, so the cache across ranks doubles.
+    one = vllm(model="e2b", context=8192, weights="bf16")
+    two = vllm(model="e2b", context=8192, weights="bf16", gpus=2)
+    assert two.kv_cache_bytes == 2 * one.kv_cache_bytes
+
+
+def test_vllm_claims_utilisation_of_the_gpu():
+    result = vllm(gpu="h100", gpu_memory_utilization=0.8)
+    h100 = CATALOG.accelerator("h100").memory_bytes
+    assert result.engine_report["reserved_bytes"] == math.floor(h100 * 0.8)
+    budget = result.engine_report["kv_cache_memory_bytes"]
+    non_kv = result.weights_bytes + result.activations_bytes + result.overhead_bytes
+    assert budget == math.floor(h100 * 0.8) - non_kv
+    assert result.engine_report["num_blocks"] == budget // 262_144 // 10
+    fitted = fit(MemoryRequest(model="31b", engine="vllm", weight_format="fp8", gpu="h100", context_tokens=131_072, engine_settings=EngineSettings(gpu_memory_utilization=0.8)))
+    # Most sequences equals the floor of the logged concurrency.
+    assert fitted.max_concurrent_sequences == math.floor(result.engine_report["max_concurrency"])
+
+
+def test_vllm_fp8_cache_halves_the_pages():
+    assert vllm(kv="fp8").engine_report["page_bytes"] == 262_144 // 2
+
+
+def test_vllm_does_not_load_gguf():
+    with pytest.raises(PlanningError, match="vllm does not load"):
+        vllm(weights="q4_k_m")
+
+
+# --- MLX -----------------------------------------------------------------------------------------
+
+def test_mlx_rotating_window_and_256_token_steps():
+    result = estimate(MemoryRequest(model="31b", engine="mlx", weight_format="mlx-4bit", context_tokens=10_000))
+    # full layers grow in steps of 256: 10,240 tokens; sliding keep exactly W = 1024
+    assert result.kv_cache.full_attention_tokens == 10_240
+    assert result.kv_cache.sliding_attention_tokens == 1024
+    assert result.kv_cache.full_attention_bytes == 81_920 * 10_240
+    assert result.kv_cache.sliding_attention_bytes == 819_200 * 1024
+    short = estimate(MemoryRequest(model="31b", engine="mlx", weight_format="mlx-4bit", context_tokens=300))
+    assert short.kv_cache.sliding_attention_tokens == 512
+
+
+def test_mlx_runs_on_one_device_and_reports_the_wired_limit():
+    with pytest.raises(PlanningError, match="one device"):
+        estimate(MemoryRequest(model="e2b", engine="mlx", gpus=2))
+    report = estimate(MemoryRequest(model="e2b", engine="mlx", gpu="m4 max 128gb")).engine_report
+    assert report["wired_limit_bytes"] == CATALOG.accelerator("m4 max 128gb").memory_bytes
+    assert "iogpu.wired_limit_mb" in report["raise_wired_limit"]
+
+
+# --- every engine: monotone, and the sweep equals the scalar path -------------------------------
+
+ENGINE_FORMATS = {"transformers": "bf16", "llama.cpp": "q4_k_m", "vllm": "fp8", "mlx": "mlx-4bit"}
+ENGINE_KV = {"transformers": "bf16", "llama.cpp": "q8_0", "vllm": "fp8", "mlx": "bf16"}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.sampled_from(list(ENGINE_FORMATS)),
+    st.sampled_from([m.id for m in CATALOG.models]),
+    st.integers(1, 60_000),
+    st.integers(1, 16),
+    st.integers(1, 5_000),
+    st.integers(0, 8),
+    st.booleans(),
+)
+def test_memory_never_falls_as_context_or_sequences_rise(engine, model, tokens, sequences, more, extra_sequences, unified):
+    knobs = EngineSettings(kv_unified=unified)
+    base = MemoryRequest(model=model, engine=engine, weight_format=ENGINE_FORMATS[engine], kv_cache_dtype=ENGINE_KV[engine], context_tokens=tokens, concurrent_sequences=sequences, engine_settings=knobs)
+    first = estimate(base)
+    longer = estimate(base.model_copy(update={"context_tokens": tokens + more}))
+    wider = estimate(base.model_copy(update={"concurrent_sequences": sequences + extra_sequences}))
+    assert longer.total_bytes >= first.total_bytes and longer.kv_cache_bytes >= first.kv_cache_bytes
+    assert wider.total_bytes >= first.total_bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(list(ENGINE_FORMATS)),
+    st.lists(st.integers(1, 131_072), min_size=1, max_size=4, unique=True),
+    st.lists(st.integers(1, 64), min_size=1, max_size=3, unique=True),
+    st.sampled_from([None, "h100", "rtx-4090", "m4 max 128gb"]),
+    st.booleans(),
+)
+def test_sweep_equals_scalar_for_every_engine(engine, contexts, batches, gpu, unified):
+    knobs = EngineSettings(kv_unified=unified)
+    models = [m.id for m in CATALOG.models]
+    frame = sweep(models, [ENGINE_FORMATS[engine]], [ENGINE_KV[engine]], contexts, batches, engine=engine, gpu=gpu, engine_settings=knobs)
+    assert len(frame) == sum(len(batches) * sum(t <= m.max_context_tokens for t in contexts) for m in CATALOG.models)
+    for row in frame.itertuples():
+        scalar = estimate(
+            MemoryRequest(model=row.model, engine=engine, weight_format=row.weight_format, kv_cache_dtype=row.kv_cache_dtype, context_tokens=row.context_tokens, concurrent_sequences=row.concurrent_sequences, gpu=gpu, engine_settings=knobs)
+        )
+        assert (row.total_bytes, row.kv_full_attention_bytes, row.kv_sliding_attention_bytes, row.activations_bytes) == (
+            scalar.total_bytes, scalar.kv_cache.full_attention_bytes, scalar.kv_cache.sliding_attention_bytes, scalar.activations_bytes
+        )
+        if gpu:
+            assert row.usable_bytes == fit(
+                MemoryRequest(model=row.model, engine=engine, weight_format=row.weight_format, kv_cache_dtype=row.kv_cache_dtype, context_tokens=row.context_tokens, concurrent_sequences=row.concurrent_sequences, gpu=gpu, engine_settings=knobs)
+            ).usable_bytes
