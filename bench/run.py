@@ -64,6 +64,10 @@ def main() -> None:
     print("| benchmark | median | p95 | target | runs |")
     print("|---|---|---|---|---|")
     print(row("one estimate (profile cached)", timed(lambda: estimate(request), 2000), "us", 1e6, "< 200 us"))
+    for engine, weights in (("llama.cpp", "q4_k_m"), ("vllm", "fp8"), ("mlx", "mlx-4bit")):
+        other = request.model_copy(update={"engine": engine, "weight_format": weights, "gpus": 1})
+        estimate(other)
+        print(row(f"one estimate, {engine} (profile cached)", timed(lambda: estimate(other), 2000), "us", 1e6, "< 200 us"))
     print(row("one estimate (cold: profile rebuilt)", timed(cold_estimate, 200), "us", 1e6, "< 200 us"))
     print(row("100,000-point sweep", timed(one_sweep, 10), "ms", 1e3, "< 1,000 ms"))
     print(row("fit matrix: 4 variants x 7 formats + solvers", timed(matrix, 20), "ms", 1e3, "(for pages)"))

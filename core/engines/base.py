@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
@@ -93,6 +94,7 @@ class ActivationModel(BaseModel):
     basis: str
 
 
+@lru_cache(maxsize=256)
 def forward_values_per_token(text: TextConfig, tensor_parallel: int) -> int:
     """Activation values one token keeps alive at the peak of a forward pass, summed over ranks:
     hidden-width tensors (replicated on every rank), E-model per-layer inputs (all layers are
