@@ -90,6 +90,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         "--async-scheduling", action=argparse.BooleanOptionalAction, default=True,
         help="keep two steps in flight (default on)",
     )
+    vllm.add_argument(
+        "--disable-hybrid-kv-cache-manager", action="store_true",
+        help="sliding layers keep the whole context, like full layers",
+    )
 
 
 SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
@@ -135,6 +139,7 @@ def _request(args: argparse.Namespace) -> MemoryRequest:
             max_num_seqs=args.max_num_seqs,
             block_size=args.block_size,
             async_scheduling=args.async_scheduling,
+            disable_hybrid_kv_cache_manager=args.disable_hybrid_kv_cache_manager,
         )
         return MemoryRequest(
             # fit's matrix replaces model and format per cell; these only fill the request.

@@ -60,6 +60,9 @@ class EngineSettings(BaseModel):
     max_num_seqs: int = Field(default=256, gt=0, le=10**6)
     block_size: Literal[8, 16, 32, 64, 128] = 16
     async_scheduling: bool = True
+    disable_hybrid_kv_cache_manager: bool = Field(
+        default=False, description="vLLM: sliding layers then keep the whole context, like full layers"
+    )
 
 
 @dataclass(frozen=True)

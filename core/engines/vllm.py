@@ -68,8 +68,10 @@ class PagedLayout:
         full: Tokens = 0
         sliding: Tokens = 0
         for paged in self.types:
-            if paged.window_tokens is None:
+            if paged.window_tokens is None and paged.attention == FULL:
                 full = full + paged.groups * ceil_div(tokens, paged.block_tokens)
+            elif paged.window_tokens is None:
+                sliding = sliding + paged.groups * ceil_div(tokens, paged.block_tokens)
             else:
                 held = minimum(paged.window_tokens - 1 + self.in_flight_tokens, tokens)
                 sliding = sliding + paged.groups * (ceil_div(held, paged.block_tokens) + 1)
@@ -109,7 +111,8 @@ class VllmPolicy(EnginePolicy):
                     attention=group.attention,
                     groups=math.ceil(group.layer_count / group_size),
                     block_tokens=block_tokens,
-                    window_tokens=group.window_tokens,
+                    # Without the hybrid manager every layer keeps the whole context.
+                    window_tokens=None if settings.disable_hybrid_kv_cache_manager else group.window_tokens,
                 )
                 for group, block_tokens in types
             ),
@@ -125,8 +128,10 @@ class VllmPolicy(EnginePolicy):
         full_tokens: Tokens = 0
         sliding_tokens: Tokens = 0
         for paged in prepared.types:
-            if paged.window_tokens is None:
+            if paged.window_tokens is None and paged.attention == FULL:
                 full_tokens = ceil_div(tokens, paged.block_tokens) * paged.block_tokens
+            elif paged.window_tokens is None:
+                sliding_tokens = ceil_div(tokens, paged.block_tokens) * paged.block_tokens
             else:
                 held = minimum(paged.window_tokens - 1 + prepared.in_flight_tokens, tokens)
                 sliding_tokens = (ceil_div(held, paged.block_tokens) + 1) * paged.block_tokens

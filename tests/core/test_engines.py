@@ -151,6 +151,12 @@ def test_vllm_claims_utilisation_of_the_gpu():
     assert fitted.max_concurrent_sequences == math.floor(result.engine_report["max_concurrency"])
 
 
+def test_vllm_without_the_hybrid_manager_sliding_layers_pay_the_whole_context():
+    # 31B at 131,072 tokens: every group holds ceil(T / its block) blocks: 5 x 8192 + 4096.
+    report = vllm(disable_hybrid_kv_cache_manager=True).engine_report
+    assert report["blocks_per_request"] == 5 * 131_072 // 16 + 131_072 // 32
+
+
 def test_vllm_fp8_cache_halves_the_pages():
     assert vllm(kv="fp8").engine_report["page_bytes"] == 262_144 // 2
 
