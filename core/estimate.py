@@ -267,6 +267,10 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     assert isinstance(gpus, int) and isinstance(settings, EngineSettings)
     _check_supported(policy, weight_format, kv_cache_type)
     _check_gpus(policy, model, gpus)
+    if accelerator and policy.accelerator_kinds and accelerator.kind not in policy.accelerator_kinds:
+        raise PlanningError(
+            f"{policy.id} runs on {' or '.join(policy.accelerator_kinds)} accelerators, not on {accelerator.name}"
+        )
 
     text = model.config.text_config
     params = count_parameters(model.config)

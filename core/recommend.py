@@ -1,0 +1,175 @@
+"""A plain-language recommendation from fit rows: the best option that fits, and cheaper ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.catalog import Catalog
+from core.fit import FitRow, Verdict
+from core.quality import quality_score
+from core.units import gib
+
+# A clean fit beats a tight one whatever the quality: a tight fit can fail under load.
+VERDICT_PREFERENCE: tuple[Verdict, ...] = ("fits", "tight")
+# given_up is rounded so that 85.2 - 82.6 reads 2.6, not 2.6000000000000085.
+GIVEN_UP_DECIMALS = 6
+# The headline benchmark unit for "points" in the text: percentage points read plainly.
+HEADLINE_UNIT = "percent"
+
+
+class Option(BaseModel):
+    """One variant in one weight format, as the recommendation presents it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    weight_format: str
+    verdict: Verdict
+    total_bytes: int
+    headroom_bytes: int
+    max_context_tokens: int = Field(ge=0)
+    max_concurrent_sequences: int = Field(ge=0)
+    quality: float = Field(ge=0, description="quality_score: mean share of the best benchmark result")
+    given_up: dict[str, float] = Field(
+        description="benchmark -> points lost versus the recommended option; positive = worse"
+    )
+
+
+class Recommendation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    best: Option | None
+    cheaper: list[Option] = Field(description="other variants using less memory than best, by memory")
+    text: str
+
+
+def given_up(catalog: Catalog, model_id: str, versus_model_id: str) -> dict[str, float]:
+    """Points `model_id` loses to `versus_model_id` on each benchmark; positive = worse, so a
+    lower-is-better benchmark counts a higher score as a loss."""
+    model, versus = catalog.model(model_id).id, catalog.model(versus_model_id).id
+    lost = {}
+    for benchmark in catalog.benchmarks:
+        difference = benchmark.scores[versus] - benchmark.scores[model]
+        if benchmark.better == "lower":
+            difference = -difference
+        lost[benchmark.benchmark] = round(difference, GIVEN_UP_DECIMALS)
+    return lost
+
+
+def _option(row: FitRow, catalog: Catalog, versus_model_id: str) -> Option:
+    return Option(
+        model=row.model,
+        weight_format=row.weight_format,
+        verdict=row.verdict,
+        total_bytes=row.total_bytes,
+        headroom_bytes=row.headroom_bytes,
+        max_context_tokens=row.max_context_tokens,
+        max_concurrent_sequences=row.max_concurrent_sequences,
+        quality=quality_score(catalog, row.model),
+        given_up=given_up(catalog, row.model, versus_model_id),
+    )
+
+
+def _name(catalog: Catalog, model_id: str, format_id: str) -> str:
+    return f"{catalog.model(model_id).display_name} in {catalog.weight_format(format_id).display_name}"
+
+
+def _hardware(catalog: Catalog, row: FitRow) -> str:
+    return f"{row.gpus} x {catalog.accelerator(row.gpu).name}"
+
+
+def _points_phrase(catalog: Catalog, lost: dict[str, float]) -> str:
+    """'gives up 2.6 points on MMLU Pro (9.6 on BigBench Hard at most)' over percent benchmarks."""
+    percent = [b.benchmark for b in catalog.benchmarks if b.unit == HEADLINE_UNIT and b.benchmark in lost]
+    if not percent:
+        return "scores differently on the release benchmarks"
+    headline = percent[0]
+    value = lost[headline]
+    phrase = (
+        f"gives up {value:.1f} points on {headline}"
+        if value >= 0
+        else f"gains {-value:.1f} points on {headline}"
+    )
+    worst = max(percent, key=lambda name: lost[name])
+    if worst != headline and lost[worst] > max(value, 0):
+        phrase += f" ({lost[worst]:.1f} on {worst} at most)"
+    return phrase
+
+
+def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
+    for wanted in VERDICT_PREFERENCE:
+        candidates = [row for row in rows if row.verdict == wanted]
+        if candidates:
+            # Highest quality; then more bits per weight (closer to the measured bf16); then room.
+            return max(
+                candidates,
+                key=lambda row: (
+                    quality_score(catalog, row.model),
+                    catalog.weight_format(row.weight_format).linear_bits,
+                    row.headroom_bytes,
+                ),
+            )
+    return None
+
+
+def _cheaper_rows(rows: Sequence[FitRow], catalog: Catalog, best: FitRow) -> list[FitRow]:
+    """Per other variant, its highest-precision fitting format among those using less memory
+    than the best option; ordered by memory."""
+    chosen: dict[str, FitRow] = {}
+    for row in rows:
+        if row.verdict not in VERDICT_PREFERENCE or row.model == best.model:
+            continue
+        if row.total_bytes >= best.total_bytes:
+            continue
+        held = chosen.get(row.model)
+        key = (catalog.weight_format(row.weight_format).linear_bits, -row.total_bytes)
+        if held is None or key > (catalog.weight_format(held.weight_format).linear_bits, -held.total_bytes):
+            chosen[row.model] = row
+    return sorted(chosen.values(), key=lambda row: row.total_bytes)
+
+
+def recommend(rows: Sequence[FitRow], catalog: Catalog) -> Recommendation:
+    """The highest-quality option that fits (a clean fit before a tight one; ties: more bits per
+    weight, then more headroom), cheaper variants beside it, and a sentence or two saying so.
+    Quality uses the release's bf16 scores for every weight format (core.quality)."""
+    if not rows:
+        return Recommendation(
+            best=None,
+            cheaper=[],
+            text="No model and format could be planned with these settings: check the engine, "
+            "the context length and the number of GPUs.",
+        )
+    best_row = _best_row(rows, catalog)
+    if best_row is None:
+        smallest = min(rows, key=lambda row: row.total_bytes)
+        return Recommendation(
+            best=None,
+            cheaper=[],
+            text=(
+                f"Nothing fits on {_hardware(catalog, smallest)} with these settings: the smallest "
+                f"option, {_name(catalog, smallest.model, smallest.weight_format)}, needs "
+                f"{gib(smallest.total_bytes):,.1f} GiB but only {gib(smallest.usable_bytes):,.1f} GiB "
+                "is usable. Shorten the context, serve fewer sequences, or choose a larger GPU."
+            ),
+        )
+
+    best = _option(best_row, catalog, best_row.model)
+    cheaper = [_option(row, catalog, best_row.model) for row in _cheaper_rows(rows, catalog, best_row)]
+    spare = f"{gib(best.headroom_bytes):,.1f} GiB to spare"
+    fit_phrase = f"it fits with {spare}" if best.verdict == "fits" else f"it fits, but tightly, with only {spare}"
+    text = (
+        f"Run {_name(catalog, best.model, best.weight_format)} on {_hardware(catalog, best_row)}: "
+        f"{fit_phrase}; it could take up to {best.max_context_tokens:,} tokens of context, or "
+        f"{best.max_concurrent_sequences:,} sequences at once at the planned context."
+    )
+    if cheaper:
+        # The cheaper option that keeps the most quality is the one worth naming.
+        closest = max(cheaper, key=lambda option: option.quality)
+        saved = gib(best.total_bytes - closest.total_bytes)
+        text += (
+            f" Cheaper: {_name(catalog, closest.model, closest.weight_format)} saves "
+            f"{saved:,.1f} GiB and {_points_phrase(catalog, closest.given_up)}."
+        )
+    return Recommendation(best=best, cheaper=cheaper, text=text)

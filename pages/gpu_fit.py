@@ -1,0 +1,94 @@
+"""GPU fit: every variant x weight format on the chosen GPU(s), with quality and a recommendation."""
+
+import pandas as pd
+import streamlit as st
+
+from core.fit import fit_matrix
+from core.quality import benchmark_frame, quality_score
+from core.recommend import recommend
+from ui.loaders import catalog_or_stop
+from ui.state import PageState
+from ui.views import verdict_matrix
+from ui.widgets import copy_link, download_table, scenario_params, scenario_sidebar
+
+catalog = catalog_or_stop()
+state = PageState("fit", [p for p in scenario_params(catalog, many_models=False, gpu_mode="one") if p.name != "model"])
+state.load()
+scenario = scenario_sidebar(state, catalog, many_models=None, gpu_mode="one")
+state.sync()
+
+request = scenario.request
+accelerator = catalog.accelerator(scenario.gpus[0])
+names = {m.id: m.display_name for m in catalog.models}
+format_names = {f.id: f.display_name for f in catalog.weight_formats}
+
+title, link = st.columns([5, 1], vertical_alignment="bottom")
+title.title("GPU fit")
+with link:
+    copy_link(state)
+st.caption(
+    f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB as the driver "
+    f"reports it) · {request.engine} · {request.kv_cache_dtype} KV cache · "
+    f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)"
+)
+state.show_notices()
+
+rows = fit_matrix(request, catalog)
+if not rows:
+    st.error(
+        f"No Gemma 4 variant can run with these settings on {accelerator.name} with {request.engine} "
+        "(check the engine, the GPU count and the context).",
+        icon=":material/error:",
+    )
+    st.stop()
+
+advice = recommend(rows, catalog)
+(st.success if advice.best else st.warning)(advice.text, icon=":material/recommend:")
+
+st.subheader("Variant x weight format")
+matrix = verdict_matrix(rows, names, format_names)
+st.dataframe(matrix, key="fit_matrix")
+st.caption(
+    "Each cell: fits / tight (under 5% free) / does not fit, GiB free, the longest context that "
+    "fits and the most sequences at the chosen context."
+)
+
+detail = pd.DataFrame(
+    {
+        "model": names[r.model],
+        "weight format": format_names[r.weight_format],
+        "verdict": r.verdict.replace("_", " "),
+        "needed (GiB)": round(r.total_bytes / 2**30, 2),
+        "usable (GiB)": round(r.usable_bytes / 2**30, 2),
+        "headroom (GiB)": round(r.headroom_bytes / 2**30, 2),
+        "longest context (tokens)": r.max_context_tokens,
+        "most sequences at this context": r.max_concurrent_sequences,
+        "quality (1 = best)": round(quality_score(catalog, r.model), 3),
+    }
+    for r in rows
+)
+st.dataframe(detail, hide_index=True, key="fit_detail")
+download_table(detail, f"gemma4-fit-{accelerator.id}", "fit_detail_csv")
+
+st.subheader("Benchmark quality (release table, instruction-tuned, bf16)")
+scores = benchmark_frame(catalog).rename(columns=names)
+st.dataframe(scores, hide_index=True, key="fit_benchmarks")
+st.caption(
+    "Quantised formats are assumed to keep the bf16 scores: the release measured bf16 only. "
+    "Quality = mean over benchmarks of each score as a share of the best model's "
+    "(for edit distance, best / score)."
+)
+if advice.cheaper:
+    st.subheader("What cheaper options give up")
+    given = pd.DataFrame(
+        [
+            {
+                "option": f"{names[o.model]} in {format_names[o.weight_format]}",
+                "memory (GiB)": round(o.total_bytes / 2**30, 2),
+                **{b: -v for b, v in o.given_up.items()},
+            }
+            for o in advice.cheaper
+        ]
+    )
+    st.dataframe(given, hide_index=True, key="fit_given_up")
+    st.caption("Points versus the recommended option (negative = worse).")

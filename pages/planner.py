@@ -1,0 +1,183 @@
+"""Memory planner: the breakdown for a scenario, and memory against context, sequences and precision."""
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from core.estimate import PlanningError, estimate
+from core.fit import fit
+from core.sweep import context_grid, sweep
+from ui import charts
+from ui.loaders import catalog_or_stop
+from ui.state import PageState
+from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
+from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+
+SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+catalog = catalog_or_stop()
+state = PageState("planner", scenario_params(catalog, many_models=True, gpu_mode="many"))
+state.load()
+scenario = scenario_sidebar(state, catalog, many_models=True, gpu_mode="many")
+state.sync()
+
+names = {m.id: m.display_name for m in catalog.models}
+format_names = {f.id: f.display_name for f in catalog.weight_formats}
+request = scenario.request
+
+title, link = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Memory planner")
+with link:
+    copy_link(state)
+st.caption(
+    f"{request.engine} · {format_names[request.weight_format]} weights · {request.kv_cache_dtype} "
+    f"KV cache · {request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s) · "
+    "sizes in GiB (2^30 bytes)"
+)
+state.show_notices()
+if not scenario.models:
+    st.info("Choose at least one model in the sidebar.", icon=":material/info:")
+    st.stop()
+
+estimates = []
+for model_id in scenario.models:
+    try:
+        estimates.append(estimate(scenario.with_model(model_id), catalog))
+    except PlanningError as error:
+        st.error(f"{names[model_id]}: {error}", icon=":material/error:")
+if not estimates:
+    st.stop()
+
+rows = breakdown_rows(estimates, names)
+metric_columns = st.columns(len(estimates))
+for column, result in zip(metric_columns, estimates):
+    column.metric(
+        names[result.model],
+        f"{result.total_bytes / 2**30:,.2f} GiB",
+        f"naive calculator: {result.naive_total_bytes / 2**30:,.1f} GiB",
+        delta_color="off",
+        help="Total on the accelerator(s): weights + KV cache + activations + runtime overhead. "
+        "Below, what a parameters x bytes x 1.2 calculator with an all-full-attention KV cache says.",
+    )
+
+breakdown_figure = charts.breakdown_bar(rows, "Memory breakdown")
+st.plotly_chart(breakdown_figure, key="planner_breakdown_chart")
+download_figure(breakdown_figure, "memory-breakdown", "planner_breakdown")
+table = breakdown_table_gib(rows)
+st.dataframe(table, hide_index=True, key="planner_breakdown_table")
+download_table(table, "memory-breakdown", "planner_breakdown_csv")
+
+fits = []
+for result in estimates:
+    for gpu in scenario.gpus:
+        try:
+            fits.append((names[result.model], gpu, fit(scenario.with_model(result.model, gpu=gpu), catalog)))
+        except PlanningError as error:
+            st.warning(f"{names[result.model]} on {gpu}: {error}")
+if fits:
+    st.subheader("Fit on the chosen GPUs")
+    fit_table = fit_rows(fits, catalog)
+    st.dataframe(fit_table, hide_index=True, key="planner_fit_table")
+    download_table(fit_table, "gpu-fit", "planner_fit_csv")
+
+lines = gpu_lines(catalog, request, scenario.gpus)
+models = [e.model for e in estimates]
+common = dict(
+    engine=request.engine,
+    images=request.images,
+    image_tokens=request.image_tokens,
+    audio_seconds=request.audio_seconds,
+    thinking_tokens=request.thinking_tokens,
+    ple_on_host=request.ple_on_host,
+    gpu=request.gpu,
+    gpus=request.gpus,
+    engine_settings=request.engine_settings,
+    catalog=catalog,
+)
+try:
+    longest = max(catalog.model(m).max_context_tokens for m in models)
+    by_context = sweep(models, [request.weight_format], [request.kv_cache_dtype], context_grid(longest), [request.concurrent_sequences], **common)
+    by_sequences = sweep(models, [request.weight_format], [request.kv_cache_dtype], [request.context_tokens], SEQUENCE_GRID, **common)
+    by_precision = sweep(models, [f.id for f in catalog.weight_formats], [request.kv_cache_dtype], [request.context_tokens], [request.concurrent_sequences], **common)
+except PlanningError as error:
+    st.error(str(error))
+    st.stop()
+
+context_figure = charts.memory_lines(
+    by_context, "context_tokens", "context tokens per sequence (log scale)",
+    f"Memory against context ({request.concurrent_sequences} sequence(s))", names, lines, log_x=True,
+)
+sequences_figure = charts.memory_lines(
+    by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",
+    f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True,
+)
+precision_figure = charts.precision_bars(
+    by_precision, names, format_names, f"Memory across weight formats ({request.engine})", lines
+)
+tabs = st.tabs(["Against context", "Against sequences", "Across precisions"])
+for tab, figure, stem in (
+    (tabs[0], context_figure, "memory-vs-context"),
+    (tabs[1], sequences_figure, "memory-vs-sequences"),
+    (tabs[2], precision_figure, "memory-vs-precision"),
+):
+    with tab:
+        st.plotly_chart(figure, key=f"planner_{stem}")
+        download_figure(figure, stem, f"planner_{stem}")
+
+st.subheader("Why a naive calculator gets Gemma 4 wrong")
+naive_columns = st.columns(len(estimates))
+for column, result in zip(naive_columns, estimates):
+    kv = max(result.kv_cache_bytes, 1)
+    with column:
+        st.markdown(f"**{names[result.model]}**")
+        st.markdown(
+            f"KV cache: **{result.kv_cache_bytes / 2**30:,.2f} GiB** here, "
+            f"{result.naive_kv_cache_bytes / 2**30:,.2f} GiB if every layer were full attention "
+            f"with no sharing ({result.naive_kv_cache_bytes / kv:,.1f}x)."
+        )
+        for line in why_we_differ(catalog, result.model):
+            st.markdown(f"- {line}")
+for result in estimates:
+    if result.engine_report.get("log_lines"):
+        with st.expander(f"What {result.engine} should print at start-up: {names[result.model]}"):
+            st.code("\n".join(result.engine_report["log_lines"]), language=None)
+
+inputs = {
+    "models": ", ".join(names[m] for m in models),
+    "engine": request.engine,
+    "weight format": format_names[request.weight_format],
+    "KV cache": request.kv_cache_dtype,
+    "context tokens per sequence": f"{request.context_tokens:,}",
+    "concurrent sequences": str(request.concurrent_sequences),
+    "images x budget": f"{request.images} x {request.image_tokens}",
+    "audio seconds": f"{request.audio_seconds:g}",
+    "thinking tokens": f"{request.thinking_tokens:,}",
+    "GPUs": ", ".join(f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus) or "none",
+    "link": state.link(),
+}
+verdict_lines = [
+    f"{label} on {row_gpu}: {result.verdict.replace('_', ' ')}, headroom "
+    f"{result.headroom_bytes / 2**30:,.2f} GiB, longest context {result.max_context_tokens:,} tokens, "
+    f"at most {result.max_concurrent_sequences:,} sequences"
+    for label, row_gpu, result in fits
+]
+
+
+def planning_summary() -> str:
+    from ui.export import planning_summary_markdown
+
+    return planning_summary_markdown(
+        "Gemma 4 memory plan",
+        inputs,
+        table,
+        verdict_lines,
+        {"Memory breakdown": breakdown_figure, "Memory against context": context_figure, "Memory across weight formats": precision_figure},
+        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+st.download_button(
+    "Planning summary (Markdown)", data=planning_summary, file_name="gemma4-memory-plan.md", mime="text/markdown",
+    key="planner_summary", icon=":material/description:", on_click="ignore",
+    help="Inputs, the breakdown table, the fit verdicts and the charts in one document",
+)

@@ -1,0 +1,82 @@
+"""Quality trade-offs: the release benchmarks, and quality against memory with its Pareto frontier."""
+
+import pandas as pd
+import streamlit as st
+
+from core.fit import fit_matrix
+from core.quality import benchmark_frame, pareto_frontier, quality_score
+from ui import charts
+from ui.loaders import catalog_or_stop
+from ui.state import PageState, Param, choice
+from ui.views import gpu_lines
+from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+
+catalog = catalog_or_stop()
+benchmarks = [b.benchmark for b in catalog.benchmarks]
+state = PageState(
+    "quality",
+    [
+        *[p for p in scenario_params(catalog, many_models=False, gpu_mode="one") if p.name != "model"],
+        Param("benchmark", benchmarks[0], choice(benchmarks)),
+    ],
+)
+state.load()
+scenario = scenario_sidebar(state, catalog, many_models=None, gpu_mode="one", show_format=False)
+state.sync()
+
+request = scenario.request
+names = {m.id: m.display_name for m in catalog.models}
+format_names = {f.id: f.display_name for f in catalog.weight_formats}
+
+title, link = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Quality trade-offs")
+with link:
+    copy_link(state)
+st.caption(
+    "Release benchmarks of the instruction-tuned models (bf16). Quantised formats are assumed to "
+    "keep these scores: the release measured bf16 only."
+)
+state.show_notices()
+
+scores = benchmark_frame(catalog)
+shown = scores.rename(columns=names)
+st.dataframe(shown, hide_index=True, key="quality_table")
+download_table(shown, "gemma4-benchmarks", "quality_table_csv")
+
+st.selectbox("Benchmark", benchmarks, key=state.key("benchmark"), help="One benchmark's scores per model; OmniDocBench is an edit distance (lower is better).")
+bars = charts.benchmark_bars(scores, state.value("benchmark"), names)
+st.plotly_chart(bars, key="quality_bars")
+download_figure(bars, "benchmark", "quality_bars")
+
+rows = fit_matrix(request, catalog)
+gpu = catalog.accelerator(scenario.gpus[0])
+points = pd.DataFrame(
+    {
+        "label": f"{names[r.model]} · {format_names[r.weight_format]}",
+        "model": r.model,
+        "weight_format": r.weight_format,
+        "total_bytes": r.total_bytes,
+        "quality": quality_score(catalog, r.model),
+        "fits": r.fits,
+    }
+    for r in rows
+)
+if points.empty:
+    st.warning("No variant can run with these settings; change the engine or the context.")
+    st.stop()
+frontier = pareto_frontier(list(points[["label", "total_bytes", "quality"]].itertuples(index=False, name=None)))
+scatter = charts.quality_vs_memory(
+    points, frontier, names,
+    f"Quality against memory at {request.context_tokens:,} tokens x {request.concurrent_sequences} ({request.engine})",
+    gpu_lines(catalog, request, scenario.gpus),
+)
+st.plotly_chart(scatter, key="quality_scatter")
+download_figure(scatter, "quality-vs-memory", "quality_scatter")
+best = points[points["label"].isin(frontier)].sort_values("total_bytes")
+st.markdown("**On the frontier** (no other option is both smaller and better):")
+st.dataframe(
+    best.assign(**{"memory (GiB)": (best["total_bytes"] / 2**30).round(2)})[["label", "memory (GiB)", "quality", "fits"]]
+    .rename(columns={"fits": f"fits on {request.gpus} x {gpu.name}"}),
+    hide_index=True,
+    key="quality_frontier",
+)

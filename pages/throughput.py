@@ -1,0 +1,104 @@
+"""Throughput and cost: decode and prefill speed from bandwidth and compute, and $ per million tokens."""
+
+import pandas as pd
+import streamlit as st
+
+from core.estimate import PlanningError
+from core.throughput import ThroughputAssumptions, throughput
+from ui import charts
+from ui.loaders import catalog_or_stop
+from ui.state import PageState, Param, number
+from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+
+SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+catalog = catalog_or_stop()
+assumed = ThroughputAssumptions()
+state = PageState(
+    "throughput",
+    [
+        *scenario_params(catalog, many_models=False, gpu_mode="many"),
+        Param("bw_eff", assumed.bandwidth_efficiency, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+        Param("mfu", assumed.compute_efficiency, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+    ],
+)
+state.load()
+scenario = scenario_sidebar(state, catalog, many_models=False, gpu_mode="many")
+with st.sidebar.expander("Assumptions", expanded=True):
+    st.slider("Share of peak bandwidth reached in decode", 0.05, 1.0, step=0.05, key=state.key("bw_eff"), help="Decode reads weights and KV cache every step; real kernels reach 60-90% of the datasheet bandwidth.")
+    st.slider("Share of peak compute reached in prefill (MFU)", 0.05, 1.0, step=0.05, key=state.key("mfu"), help="Prefill is compute-bound; 30-50% of dense bf16 peak is typical.")
+state.sync()
+
+assumptions = ThroughputAssumptions(
+    bandwidth_efficiency=float(state.value("bw_eff")), compute_efficiency=float(state.value("mfu"))
+)
+request = scenario.request
+names = {m.id: m.display_name for m in catalog.models}
+
+title, link = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Throughput and cost (estimates)")
+with link:
+    copy_link(state)
+st.caption(
+    f"{names[request.model]} · {request.weight_format} · {request.engine} · "
+    f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s). "
+    "Estimates from bytes moved and FLOPs done, not measurements."
+)
+state.show_notices()
+if not scenario.gpus:
+    st.info("Choose at least one GPU in the sidebar.", icon=":material/info:")
+    st.stop()
+
+results, notes = [], []
+for gpu in scenario.gpus:
+    try:
+        result = throughput(request.model_copy(update={"gpu": gpu}), assumptions, catalog)
+    except PlanningError as error:
+        st.warning(f"{catalog.accelerator(gpu).name}: {error}")
+        continue
+    results.append(result)
+    notes = result.assumptions
+if not results:
+    st.stop()
+
+table = pd.DataFrame(
+    {
+        "GPU": f"{r.gpus} x {catalog.accelerator(r.gpu).name}",
+        "decode tokens/s (all sequences)": round(r.decode_tokens_per_second, 1),
+        "decode tokens/s per sequence": round(r.decode_tokens_per_second_per_sequence, 1),
+        "prefill tokens/s": None if r.prefill_tokens_per_second is None else round(r.prefill_tokens_per_second),
+        "bytes read per step (GB)": round((r.weights_read_bytes_per_step + r.kv_read_bytes_per_step) / 1e9, 2),
+        "$/hour": r.usd_per_hour,
+        "$ per 1M output tokens": None if r.usd_per_million_output_tokens is None else round(r.usd_per_million_output_tokens, 3),
+        "$ per 1M input tokens": None if r.usd_per_million_input_tokens is None else round(r.usd_per_million_input_tokens, 4),
+    }
+    for r in results
+)
+st.dataframe(table, hide_index=True, key="throughput_table")
+download_table(table, "gemma4-throughput", "throughput_csv")
+
+curve = []
+for gpu in scenario.gpus:
+    for sequences in SEQUENCE_GRID:
+        try:
+            r = throughput(request.model_copy(update={"gpu": gpu, "concurrent_sequences": sequences}), assumptions, catalog)
+        except PlanningError:
+            break
+        curve.append(
+            {
+                "gpu_name": f"{r.gpus} x {catalog.accelerator(gpu).name}",
+                "concurrent_sequences": sequences,
+                "decode tokens/s": r.decode_tokens_per_second,
+                "per sequence": r.decode_tokens_per_second_per_sequence,
+            }
+        )
+frame = pd.DataFrame(curve)
+if not frame.empty:
+    figure = charts.throughput_lines(frame, "decode tokens/s", "decode tokens/s (all sequences)", f"Decode throughput against concurrency ({request.context_tokens:,} tokens each)")
+    st.plotly_chart(figure, key="throughput_chart")
+    download_figure(figure, "decode-throughput", "throughput_chart")
+    st.caption("Memory limits concurrency: check the GPU fit page for how many sequences fit.")
+
+st.subheader("Assumptions")
+for line in notes:
+    st.markdown(f"- {line}")

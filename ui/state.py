@@ -1,0 +1,214 @@
+"""Each page's scenario in the URL: parse link parameters, seed widgets, write the URL back."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import streamlit as st
+
+# Longest raw value quoted back in a notice; link values can be arbitrarily long.
+NOTICE_VALUE_CHARS = 40
+
+
+class ParamError(ValueError):
+    """A link parameter's value is not acceptable; the message says what would be."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter bound to one widget (the widget key is '<page>_<name>')."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    dump: Callable[[Any], str] = str
+    many: bool = False  # a list: comma-separated and/or repeated in the URL
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip().replace(",", "").replace("_", ""))
+        except ValueError:
+            raise ParamError(f"expected a whole number from {low:,} to {high:,}") from None
+        if not low <= value <= high:
+            raise ParamError(f"expected a whole number from {low:,} to {high:,}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ParamError(f"expected a number from {low:g} to {high:g}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ParamError(f"expected a number from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ParamError("expected true or false")
+
+
+def dump_boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def choice(options: Sequence[str], resolve: Callable[[str], str] | None = None) -> Callable[[str], str]:
+    """One of `options`; `resolve` maps aliases to an option and raises ValueError otherwise."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if resolve is not None:
+            try:
+                value = resolve(value)
+            except ValueError:
+                value = ""
+        if value not in options:
+            listed = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+            raise ParamError(f"expected one of {listed}")
+        return value
+
+    return parse
+
+
+@dataclass
+class PageState:
+    """Binds a page's widgets to its URL. Call `load()` before the widgets and `sync()` after."""
+
+    page: str
+    params: Sequence[Param]
+    notices: list[str] = field(default_factory=list)
+
+    def key(self, name: str) -> str:
+        return f"{self.page}_{name}"
+
+    def value(self, name: str) -> Any:
+        return st.session_state[self.key(name)]
+
+    def _param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def _signature(self, items: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(sorted((k, tuple(v)) for k, v in items.items()))
+
+    def load(self) -> None:
+        """Apply the URL when it changed since this page last wrote it; flag what is wrong."""
+        query = st.query_params
+        given = {name: query.get_all(name) for name in query.keys()}
+        applied = f"_{self.page}_applied"
+        if st.session_state.get(applied) != self._signature(given):
+            self.notices = self._apply(given)
+            st.session_state[f"_{self.page}_notices"] = self.notices
+            st.session_state[applied] = self._signature(given)
+        else:
+            self.notices = st.session_state.get(f"_{self.page}_notices", [])
+        for param in self.params:
+            st.session_state.setdefault(self.key(param.name), param.default)
+
+    def _apply(self, given: dict[str, list[str]]) -> list[str]:
+        notices = []
+        known = {p.name: p for p in self.params}
+        saved = st.session_state.get(f"_{self.page}_saved", {}) if not given else {}
+        for name in given:
+            if name not in known:
+                notices.append(f"Link parameter '{_clip(name)}' is not used on this page and was ignored.")
+        for param in self.params:
+            raws = given.get(param.name) or saved.get(param.name)
+            if not raws:
+                st.session_state[self.key(param.name)] = param.default
+                continue
+            if not param.many and len(set(raws)) > 1:
+                notices.append(
+                    f"Link parameter '{param.name}' was given {len(raws)} times; the last value is used."
+                )
+            if param.many:
+                value = self._parse_many(param, raws, notices)
+            else:
+                try:
+                    value = param.parse(raws[-1])
+                except ParamError as error:
+                    notices.append(
+                        f"Link parameter '{param.name}={_clip(raws[-1])}' is not valid ({error}); "
+                        f"using the default, {_describe(param, param.default)}."
+                    )
+                    value = param.default
+            st.session_state[self.key(param.name)] = value
+        return notices
+
+    @staticmethod
+    def _parse_many(param: Param, raws: list[str], notices: list[str]) -> list[Any]:
+        """Keep the valid items of a list; drop the others with a notice."""
+        values: list[Any] = []
+        for part in (part for raw in raws for part in raw.split(",") if part.strip()):
+            try:
+                values.append(param.parse(part))
+            except ParamError as error:
+                notices.append(f"Link parameter '{param.name}' item '{_clip(part)}' is not valid ({error}) and was dropped.")
+        values = list(dict.fromkeys(values))
+        if not values:
+            notices.append(f"Link parameter '{param.name}' has no valid item; using the default, {_describe(param, param.default)}.")
+            return list(param.default)
+        return values
+
+    def reject(self, name: str, reason: str, fallback: Any) -> None:
+        """A page-level check (e.g. a format the chosen engine cannot load) falls back too."""
+        param = self._param(name)
+        self.notices.append(
+            f"'{name}={_clip(_describe(param, self.value(name)))}' {reason}; using {_describe(param, fallback)}."
+        )
+        st.session_state[self.key(name)] = fallback
+
+    def show_notices(self) -> None:
+        for notice in self.notices:
+            st.warning(notice, icon=":material/link_off:")
+
+    def current(self) -> dict[str, str]:
+        """The scenario as URL parameters, defaults left out to keep links short."""
+        values = {}
+        for param in self.params:
+            value = st.session_state.get(self.key(param.name), param.default)
+            if value != param.default:
+                values[param.name] = ",".join(map(param.dump, value)) if param.many else param.dump(value)
+        return values
+
+    def sync(self) -> None:
+        """Write the widgets' values to the URL (and remember them for this session)."""
+        values = self.current()
+        st.session_state[f"_{self.page}_saved"] = {k: [v] for k, v in values.items()}
+        query = st.query_params
+        present = {name: query.get_all(name) for name in query.keys()}
+        wanted = {k: [v] for k, v in values.items()}
+        if present != wanted:
+            query.from_dict(values)
+        st.session_state[f"_{self.page}_applied"] = self._signature(wanted)
+
+    def link(self) -> str:
+        """An absolute link to this page with this scenario, where the server knows its URL."""
+        base = (st.context.url or "").split("?")[0]
+        encoded = urlencode(self.current())
+        return f"{base}?{encoded}" if encoded else base
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= NOTICE_VALUE_CHARS else text[:NOTICE_VALUE_CHARS] + "..."
+
+
+def _describe(param: Param, value: Any) -> str:
+    if param.many:
+        return ", ".join(map(param.dump, value)) or "none"
+    return param.dump(value)

@@ -1,0 +1,138 @@
+"""Data shaping the pages share: breakdown rows, GPU lines, fit tables (no Streamlit calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from core.catalog import Catalog
+from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, memory_profile
+from core.fit import FitResult, FitRow, usable_bytes
+from core.units import BYTES_PER_GIB
+
+PARTS = (
+    "Weights",
+    "KV cache, full attention",
+    "KV cache, sliding attention",
+    "Activations",
+    "Runtime overhead",
+)
+
+
+def breakdown_rows(estimates: Sequence[MemoryEstimate], names: dict[str, str]) -> pd.DataFrame:
+    """One row per estimate: each part and the total in bytes, plus the naive KV figure."""
+    return pd.DataFrame(
+        [
+            {
+                "model": e.model,
+                "label": names.get(e.model, e.model),
+                "Weights": e.weights_bytes,
+                "KV cache, full attention": e.kv_cache.full_attention_bytes,
+                "KV cache, sliding attention": e.kv_cache.sliding_attention_bytes,
+                "Activations": e.activations_bytes,
+                "Runtime overhead": e.overhead_bytes,
+                "Total": e.total_bytes,
+                "Host memory (PLE table)": e.host_bytes,
+                "Naive KV cache": e.naive_kv_cache_bytes,
+                "Naive total": e.naive_total_bytes,
+            }
+            for e in estimates
+        ]
+    )
+
+
+def breakdown_table_gib(rows: pd.DataFrame) -> pd.DataFrame:
+    """The breakdown in GiB for display and CSV, with the naive comparison as a ratio."""
+    table = pd.DataFrame({"model": rows["label"]})
+    for column in (*PARTS, "Total", "Host memory (PLE table)", "Naive KV cache", "Naive total"):
+        table[f"{column} (GiB)"] = (rows[column] / BYTES_PER_GIB).round(3)
+    kv = rows["KV cache, full attention"] + rows["KV cache, sliding attention"]
+    table["naive KV / ours"] = (rows["Naive KV cache"] / kv.where(kv > 0)).round(1)
+    return table
+
+
+def gpu_lines(catalog: Catalog, request: MemoryRequest, gpus: Sequence[str]) -> list[tuple[str, float]]:
+    """(label, usable bytes) for each GPU, as the request's engine would use it."""
+    lines = []
+    for gpu in gpus:
+        accelerator = catalog.accelerator(gpu)
+        try:
+            profile = memory_profile(request.model_copy(update={"gpu": gpu}), catalog)
+        except PlanningError:
+            continue
+        count = f"{request.gpus} x " if request.gpus > 1 else ""
+        lines.append((f"{count}{accelerator.name}", usable_bytes(profile)))
+    return lines
+
+
+def fit_rows(results: Sequence[tuple[str, str, FitResult]], catalog: Catalog) -> pd.DataFrame:
+    """(model label, gpu id, fit) triples as a display table."""
+    verdicts = {"fits": "fits", "tight": "tight (< 5% free)", "does_not_fit": "does not fit"}
+    return pd.DataFrame(
+        [
+            {
+                "model": label,
+                "GPU": f"{r.gpus} x {catalog.accelerator(gpu).name}",
+                "verdict": verdicts[r.verdict],
+                "needed (GiB)": round(r.total_bytes / BYTES_PER_GIB, 2),
+                "usable (GiB)": round(r.usable_bytes / BYTES_PER_GIB, 2),
+                "headroom (GiB)": round(r.headroom_bytes / BYTES_PER_GIB, 2),
+                "longest context (tokens)": r.max_context_tokens,
+                "most sequences at this context": r.max_concurrent_sequences,
+            }
+            for label, gpu, r in results
+        ]
+    )
+
+
+def why_we_differ(catalog: Catalog, model_id: str) -> list[str]:
+    """The architecture facts that make Gemma 4's memory differ from a naive calculator's."""
+    model = catalog.model(model_id)
+    text = model.config.text_config
+    types = text.resolved_layer_types()
+    sliding = sum(t == "sliding_attention" for t in types)
+    lines = [
+        f"{sliding} of {text.num_hidden_layers} layers use sliding-window attention: they keep only "
+        f"the last {text.sliding_window:,} tokens, not the whole context."
+    ]
+    if text.num_kv_shared_layers:
+        lines.append(
+            f"The last {text.num_kv_shared_layers} layers reuse an earlier layer's keys and values "
+            "and keep no cache of their own."
+        )
+    if text.attention_k_eq_v:
+        lines.append(
+            "Full-attention layers have few KV heads of width 512 (V comes from the K projection, "
+            "but both are cached), not the sliding layers' many heads of 256."
+        )
+    else:
+        lines.append("Full-attention layers use heads of width 512, sliding layers 256.")
+    if text.hidden_size_per_layer_input:
+        lines.append(
+            "The per-layer-embedding table is a lookup, not a matmul: it can live in host memory "
+            "(the 'E' in the name counts parameters without it)."
+        )
+    if text.enable_moe_block:
+        lines.append(
+            f"All {text.num_experts} experts sit in memory, but a token reads {text.top_k_experts}: "
+            "memory follows the total, speed the active parameters."
+        )
+    return lines
+
+
+def verdict_matrix(rows: Sequence[FitRow], names: dict[str, str], format_names: dict[str, str]) -> pd.DataFrame:
+    """Variants as rows, weight formats as columns, each cell a short verdict line."""
+    marks = {"fits": "fits", "tight": "tight", "does_not_fit": "does not fit"}
+    cells: dict[str, dict[str, str]] = {}
+    for r in rows:
+        text = marks[r.verdict]
+        if r.fits:
+            text += (
+                f" · {r.headroom_bytes / BYTES_PER_GIB:,.1f} GiB free · {r.max_context_tokens / 1024:,.0f}k ctx"
+                f" · {r.max_concurrent_sequences:,} seq"
+            )
+        else:
+            text += f" · needs {-r.headroom_bytes / BYTES_PER_GIB:,.1f} GiB more"
+        cells.setdefault(format_names[r.weight_format], {})[names[r.model]] = text
+    return pd.DataFrame(cells).fillna("-")

@@ -1,0 +1,249 @@
+"""Scenario inputs shared by the pages (bound to the URL), the copy-link box and download buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import streamlit as st
+
+from core.catalog import Catalog
+from core.engines import ENGINES, EngineSettings
+from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
+from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
+
+GpuMode = Literal["many", "one", "none"]
+MAX_CONTEXT_TOKENS = 262_144
+DEFAULT_GPUS = ["nvidia-h100-sxm", "nvidia-rtx-4090"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the sidebar chose: models, one request template, and the GPUs to compare with."""
+
+    models: list[str]
+    request: MemoryRequest  # for models[0]; other models via with_model()
+    gpus: list[str]
+    gpu_count: int
+
+    def with_model(self, model: str, **changes: object) -> MemoryRequest:
+        return self.request.model_copy(update={"model": model, **changes})
+
+
+def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -> list[Param]:
+    model_ids = [m.id for m in catalog.models]
+    gpu_ids = [a.id for a in catalog.accelerators]
+    settings = EngineSettings()
+    params = [
+        Param(
+            "models" if many_models else "model",
+            list(reversed(model_ids)) if many_models else "gemma-4-31b",
+            choice(model_ids, lambda v: catalog.model(v).id),
+            many=many_models,
+        ),
+        Param("engine", "vllm", choice(list(ENGINES), lambda v: _engine_id(v))),
+        Param("weights", "bf16", choice([f.id for f in catalog.weight_formats], lambda v: catalog.weight_format(v).id)),
+        Param("kv", "bf16", choice([k.id for k in catalog.kv_cache_types], lambda v: catalog.kv_cache_type(v).id)),
+        Param("ctx", 32_768, integer(1, MAX_CONTEXT_TOKENS)),
+        Param("seqs", 1, integer(1, 4096)),
+        Param("images", 0, integer(0, 64)),
+        Param("image_tokens", "280", choice([str(b) for b in IMAGE_TOKEN_BUDGETS]), dump=str),
+        Param("audio", 0.0, number(0, 3600), dump=lambda v: f"{v:g}"),
+        Param("thinking", 0, integer(0, 32_768)),
+        Param("ple_host", False, boolean, dump=dump_boolean),
+        Param("ubatch", settings.n_ubatch, integer(1, 65_536)),
+        Param("swa_full", False, boolean, dump=dump_boolean),
+        Param("kv_unified", False, boolean, dump=dump_boolean),
+        Param("gpu_util", settings.gpu_memory_utilization, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+        Param("kv_pool_gib", 0.0, number(0, 4096), dump=lambda v: f"{v:g}"),
+        Param("batched_tokens", settings.max_num_batched_tokens, integer(16, 1_048_576)),
+        Param("block", str(settings.block_size), choice(["8", "16", "32", "64", "128"])),
+        Param("async", True, boolean, dump=dump_boolean),
+    ]
+    if gpu_mode == "many":
+        params.append(Param("gpus", DEFAULT_GPUS, choice(gpu_ids, lambda v: catalog.accelerator(v).id), many=True))
+    if gpu_mode == "one":
+        params.append(Param("gpu", "nvidia-h100-sxm", choice(gpu_ids, lambda v: catalog.accelerator(v).id)))
+    if gpu_mode != "none":
+        params.append(Param("count", 1, integer(1, 64)))
+    return params
+
+
+def _engine_id(name: str) -> str:
+    from core.engines import engine_policy
+
+    return engine_policy(name).id
+
+
+def gpu_label(catalog: Catalog) -> Callable[[str], str | None]:
+    """Option labels; a dict's bound get() keeps session state picklable (no lambdas)."""
+    names = {a.id: f"{a.name} · {a.kind} · {a.memory_bytes / 2**30:,.1f} GiB" for a in catalog.accelerators}
+    return names.get
+
+
+def gpu_options(catalog: Catalog) -> list[str]:
+    """Grouped by kind (datacenter first), then by memory, largest first."""
+    order = ["datacenter", "workstation", "consumer", "apple", "edge", "mobile", "cpu"]
+    ranked = sorted(catalog.accelerators, key=lambda a: (order.index(a.kind), -a.memory_bytes))
+    return [a.id for a in ranked]
+
+
+def scenario_sidebar(
+    state: PageState, catalog: Catalog, *, many_models: bool | None, gpu_mode: GpuMode, show_format: bool = True
+) -> Scenario:
+    """The scenario inputs, in the sidebar, each with a tooltip. many_models: True a multiselect,
+    False one select, None no model input (every variant); show_format False hides the weight
+    format (pages that compare every format)."""
+    key = state.key
+    names = {m.id: m.display_name for m in catalog.models}
+    bar = st.sidebar
+    bar.header("Scenario")
+    if many_models is None:
+        pass
+    elif many_models:
+        bar.multiselect(
+            "Models", list(names), format_func=names.get, key=key("models"),
+            help="Gemma 4 variants to compare; every chart shows each in its own colour.",
+        )
+    else:
+        bar.selectbox("Model", list(names), format_func=names.get, key=key("model"), help="The Gemma 4 variant to plan for.")
+    bar.selectbox(
+        "Serving engine", list(ENGINES), format_func={e: p.display_name for e, p in ENGINES.items()}.get, key=key("engine"),
+        help="How the KV cache is kept differs per engine, mostly for the sliding-window layers.",
+    )
+    engine = state.value("engine")
+    formats = [f for f in catalog.weight_formats if engine in f.engines]
+    if state.value("weights") not in [f.id for f in formats]:
+        state.reject("weights", f"is not a format {engine} loads", formats[0].id)
+    kv_types = [k for k in catalog.kv_cache_types if engine in k.engines]
+    if state.value("kv") not in [k.id for k in kv_types]:
+        state.reject("kv", f"is not a KV cache type {engine} offers", kv_types[0].id)
+    labels = {f.id: f"{f.display_name} ({f.linear_bits:g} bits)" for f in formats}
+    if show_format:
+        bar.selectbox(
+            "Weight format", list(labels), format_func=labels.get, key=key("weights"),
+            help="Bits per weight include quantisation scales; embeddings, norms and encoders may stay in higher precision.",
+        )
+    kv_labels = {k.id: f"{k.display_name} ({k.bits_per_value:g} bits)" for k in kv_types}
+    bar.selectbox(
+        "KV cache type", list(kv_labels), format_func=kv_labels.get, key=key("kv"),
+        help="How each cached key and value is stored.",
+    )
+    bar.number_input(
+        "Context tokens per sequence", min_value=1, max_value=MAX_CONTEXT_TOKENS, step=1024, key=key("ctx"),
+        help="Prompt plus answer tokens one sequence holds (media and thinking tokens come on top). "
+        "E2B and E4B take up to 131,072, 26B-A4B and 31B up to 262,144.",
+    )
+    bar.number_input(
+        "Concurrent sequences", min_value=1, max_value=4096, step=1, key=key("seqs"),
+        help="Requests served at the same time, each holding the full context.",
+    )
+    with bar.expander("Images, audio, thinking"):
+        st.number_input("Images per request", min_value=0, max_value=64, key=key("images"), help="Each image takes its token budget plus 2 delimiter tokens of context.")
+        st.selectbox("Image token budget", [str(b) for b in IMAGE_TOKEN_BUDGETS], key=key("image_tokens"), help="Soft tokens per image (Gemma 4 default 280).")
+        st.number_input("Audio seconds per request", min_value=0.0, max_value=3600.0, step=5.0, key=key("audio"), help="E2B and E4B only: 25 tokens per second, clips of up to 30 s.")
+        st.number_input("Thinking tokens", min_value=0, max_value=32_768, step=500, key=key("thinking"), help="Reasoning tokens before the answer occupy the context too (up to about 4,000).")
+        st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory.")
+    with bar.expander("Engine settings"):
+        if engine == "llama.cpp":
+            st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help="Physical batch: sizes the sliding-window cache and the compute buffer.")
+            st.checkbox("--swa-full", key=key("swa_full"), help="Give sliding layers a full-length cache (off in llama-server).")
+            st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences instead of one per sequence.")
+        elif engine == "vllm":
+            st.slider("gpu_memory_utilization", 0.05, 1.0, step=0.01, key=key("gpu_util"), help="Share of GPU memory vLLM claims at start-up, whatever the workload.")
+            st.number_input("kv_cache_memory_bytes (GiB, 0 = from utilisation)", min_value=0.0, max_value=4096.0, step=0.25, key=key("kv_pool_gib"), help="Set the KV pool per GPU directly instead of deriving it from utilisation.")
+            st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
+            st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
+            st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
+        else:
+            st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
+    gpus: list[str] = []
+    gpu_count = 1
+    if gpu_mode != "none":
+        options = gpu_options(catalog)
+        if gpu_mode == "many":
+            bar.multiselect("GPUs", options, format_func=gpu_label(catalog), key=key("gpus"), help="Accelerators drawn as memory lines on the charts (type to search).")
+            gpus = list(state.value("gpus"))
+        else:
+            bar.selectbox("GPU", options, format_func=gpu_label(catalog), key=key("gpu"), help="Type to search; grouped by kind, largest memory first.")
+            gpus = [state.value("gpu")]
+        bar.number_input("GPU count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
+        gpu_count = int(state.value("count"))
+
+    pool = float(state.value("kv_pool_gib"))
+    if many_models is None:
+        models = [m.id for m in catalog.models]
+    else:
+        models = list(state.value("models")) if many_models else [state.value("model")]
+    request = MemoryRequest(
+        model=models[0] if models else catalog.models[0].id,
+        weight_format=state.value("weights"),
+        kv_cache_dtype=state.value("kv"),
+        engine=engine,
+        context_tokens=int(state.value("ctx")),
+        concurrent_sequences=int(state.value("seqs")),
+        images=int(state.value("images")),
+        image_tokens=int(state.value("image_tokens")),  # type: ignore[arg-type]
+        audio_seconds=float(state.value("audio")),
+        thinking_tokens=int(state.value("thinking")),
+        ple_on_host=bool(state.value("ple_host")),
+        gpu=gpus[0] if gpus else None,
+        gpus=gpu_count,
+        engine_settings=EngineSettings(
+            n_ubatch=int(state.value("ubatch")),
+            swa_full=bool(state.value("swa_full")),
+            kv_unified=bool(state.value("kv_unified")),
+            gpu_memory_utilization=float(state.value("gpu_util")),
+            kv_cache_memory_bytes=int(pool * 2**30) if pool > 0 else None,
+            max_num_batched_tokens=int(state.value("batched_tokens")),
+            block_size=int(state.value("block")),  # type: ignore[arg-type]
+            async_scheduling=bool(state.value("async")),
+        ),
+    )
+    return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count)
+
+
+def copy_link(state: PageState) -> None:
+    """The page's shareable link, in a box with a copy button."""
+    with st.popover("Copy link", icon=":material/link:", help="A link that reopens exactly this view"):
+        st.code(state.link() or "?", language=None, wrap_lines=True)
+        st.caption("Everything chosen on this page travels in the link.")
+
+
+def download_table(frame: pd.DataFrame, file_stem: str, key: str) -> None:
+    from ui.export import table_csv
+
+    st.download_button(
+        "CSV", data=lambda: table_csv(frame), file_name=f"{file_stem}.csv", mime="text/csv",
+        key=key, icon=":material/download:", on_click="ignore", help="The table as CSV (formula-like cells neutralised)",
+    )
+
+
+def download_figure(fig: object, file_stem: str, key: str) -> None:
+    """PNG, SVG (through the warm Chromium) and offline HTML downloads for one chart."""
+    from ui.export import export_available, figure_html, figure_png, figure_svg
+
+    available, reason = export_available()
+    columns = st.columns([1, 1, 1, 4], gap="small")
+    with columns[0]:
+        st.download_button(
+            "PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
+            key=f"{key}_png", disabled=not available, icon=":material/image:", on_click="ignore",
+            help=reason if not available else "The chart as a PNG image (1200 x 650, 2x scale)",
+        )
+    with columns[1]:
+        st.download_button(
+            "SVG", data=lambda: figure_svg(fig), file_name=f"{file_stem}.svg", mime="image/svg+xml",
+            key=f"{key}_svg", disabled=not available, icon=":material/draw:", on_click="ignore",
+            help=reason if not available else "The chart as a scalable SVG",
+        )
+    with columns[2]:
+        st.download_button(
+            "HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
+            key=f"{key}_html", icon=":material/code:", on_click="ignore",
+            help="An interactive, self-contained HTML file that works offline",
+        )
+    if not available:
+        st.caption(reason)
