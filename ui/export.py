@@ -1,0 +1,260 @@
+"""Chart and table exports for planning documents: PNG/SVG, offline HTML, injection-safe CSV, Markdown."""
+
+from __future__ import annotations
+
+import base64
+import math
+import numbers
+import os
+import shutil
+import threading
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+
+import kaleido
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+# A wide landscape chart reads well in a slide or an A4 page; scale 2 keeps text sharp when printed.
+DEFAULT_WIDTH_PX = 1200
+DEFAULT_HEIGHT_PX = 650
+DEFAULT_PNG_SCALE = 2
+
+CHROMIUM_MISSING_MESSAGE = (
+    "PNG/SVG export needs Chromium: install Debian's `chromium` package; HTML and CSV downloads still work"
+)
+
+# Debian's package first (what `make chromium` installs), then other names a PATH may hold.
+_DEBIAN_CHROMIUM = "/usr/bin/chromium"
+_BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# OWASP CSV injection guidance: a spreadsheet treats a cell starting with these as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# How often a waiting export checks that the renderer is still alive.
+_WATCHDOG_INTERVAL_S = 0.5
+
+# kaleido's sync server is one per process and its queue pairs each request with "the next result",
+# so two threads exporting at once could swap images: every start and export holds this lock.
+_server_lock = threading.Lock()
+_server_browser: str | None = None  # the executable the warm server drives
+
+
+class ExportError(RuntimeError):
+    """PNG/SVG export cannot run here: no Chromium, or the renderer exited."""
+
+
+def chromium_path() -> str | None:
+    """The Chromium/Chrome executable kaleido will drive, or None when there is none."""
+    # BROWSER_PATH is choreographer's own override: someone who set it means it.
+    override = os.environ.get("BROWSER_PATH")
+    if override and _is_executable(override):
+        return override
+    if _is_executable(_DEBIAN_CHROMIUM):
+        return _DEBIAN_CHROMIUM
+    for name in _BROWSER_NAMES:
+        found = shutil.which(name)
+        if found and _is_executable(found):
+            return found
+    # Last, whatever choreographer would find itself (a `kaleido_get_chrome` download, typical paths).
+    try:
+        from choreographer.browsers.chromium import Chromium
+
+        found = Chromium.find_browser(skip_local=False)
+    except Exception:  # noqa: BLE001 - a best-effort probe must never break a page
+        return None
+    return found if found and _is_executable(found) else None
+
+
+def export_available() -> tuple[bool, str]:
+    """Whether PNG/SVG export can work here and, when it cannot, what to tell the user."""
+    path = chromium_path()
+    if path is None:
+        return False, CHROMIUM_MISSING_MESSAGE
+    return True, f"PNG/SVG export uses {path}"
+
+
+def figure_png(
+    fig: go.Figure,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    scale: float = DEFAULT_PNG_SCALE,
+) -> bytes:
+    """PNG bytes; width and height default to the figure's layout, else 1200 x 650 layout pixels."""
+    return _render(fig, "png", width, height, scale)
+
+
+def figure_svg(fig: go.Figure, *, width: int | None = None, height: int | None = None) -> bytes:
+    """SVG bytes (a vector image, so no scale); size as for figure_png."""
+    return _render(fig, "svg", width, height, 1)
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A self-contained HTML page: plotly.js inlined, MathJax off, so it opens with no network."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
+
+
+def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
+    """UTF-8 CSV in which no text cell or header can run as a spreadsheet formula."""
+    safe = frame.copy()
+    if isinstance(safe.columns, pd.MultiIndex):
+        safe.columns = pd.MultiIndex.from_tuples(
+            [tuple(_neutralise(level) for level in column) for column in safe.columns]
+        )
+    else:
+        safe.columns = [_neutralise(column) for column in safe.columns]
+    # By position, so duplicate column names are handled; numeric columns are left as numbers.
+    for position in range(safe.shape[1]):
+        column = safe.iloc[:, position]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)):
+            safe.isetitem(position, column.map(_neutralise))
+    if index:
+        safe.index = safe.index.map(_neutralise)
+    # CRLF as RFC 4180 says; it also makes Python's csv writer quote a bare \r inside a cell.
+    return safe.to_csv(index=index, lineterminator="\r\n").encode("utf-8")
+
+
+def planning_summary_markdown(
+    title: str,
+    inputs: Mapping[str, str],
+    breakdown: pd.DataFrame,
+    verdict_lines: Sequence[str],
+    figures: Mapping[str, go.Figure],
+    generated_at: str,
+) -> str:
+    """A self-contained Markdown planning summary; charts are inline SVG data URIs when Chromium exists."""
+    lines = [f"# {_inline(title)}", "", f"_Generated {_inline(generated_at)}_", "", "## Inputs", ""]
+    lines += _markdown_table(["Input", "Value"], [[key, value] for key, value in inputs.items()], [False, False])
+    lines += ["", "## Breakdown", ""]
+    numeric = [pd.api.types.is_numeric_dtype(breakdown.iloc[:, i]) for i in range(breakdown.shape[1])]
+    lines += _markdown_table(list(breakdown.columns), breakdown.itertuples(index=False, name=None), numeric)
+    lines += ["", "## Verdict", ""]
+    lines += [f"- {_inline(line)}" for line in verdict_lines] or ["- (none)"]
+    if figures:
+        lines += ["", "## Charts", ""]
+        lines += _chart_lines(figures)
+    return "\n".join(lines) + "\n"
+
+
+def _chart_lines(figures: Mapping[str, go.Figure]) -> list[str]:
+    available, message = export_available()
+    if not available:
+        return [f"> Charts not embedded. {message}."]
+    lines: list[str] = []
+    for name, fig in figures.items():
+        lines += [f"### {_inline(name)}", ""]
+        try:
+            svg = figure_svg(fig)
+        except ExportError as error:
+            lines += [f"> Chart not embedded: {error}", ""]
+            continue
+        data_uri = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+        alt = _inline(name).replace("[", "(").replace("]", ")")
+        lines += [f"![{alt}]({data_uri})", ""]
+    return lines
+
+
+def _render(fig: go.Figure, image_format: str, width: int | None, height: int | None, scale: float) -> bytes:
+    path = chromium_path()
+    if path is None:
+        raise ExportError(CHROMIUM_MISSING_MESSAGE)
+    layout = fig.layout
+    width = width or layout.width or DEFAULT_WIDTH_PX
+    height = height or layout.height or DEFAULT_HEIGHT_PX
+    outcome: dict[str, object] = {}
+
+    def export() -> None:
+        try:
+            with warnings.catch_warnings():
+                # plotly always passes its default request headers as kopts; the warm server was
+                # configured at start, so the warning is noise. Only that message, only from plotly.
+                warnings.filterwarnings(
+                    "ignore",
+                    message="The kopts argument is ignored if using a server",
+                    category=UserWarning,
+                    module=r"plotly\.io\._kaleido",
+                )
+                outcome["image"] = pio.to_image(fig, format=image_format, width=width, height=height, scale=scale)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread below
+            outcome["error"] = error
+
+    with _server_lock:
+        _ensure_server(path)
+        # kaleido waits forever if its browser dies (its queue is never answered), so the call runs
+        # in a helper thread while this one watches the server thread and gives up if it is gone.
+        worker = threading.Thread(target=export, name="kaleido-export", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(_WATCHDOG_INTERVAL_S)
+            if worker.is_alive() and not _server_thread_alive():
+                kaleido.stop_sync_server(silence_warnings=True)
+                raise ExportError(f"Chromium ({path}) exited before the chart was rendered; try again.")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    image = outcome.get("image")
+    if not isinstance(image, bytes):
+        raise ExportError(f"kaleido returned {type(image).__name__}, not image bytes")
+    return image
+
+
+def _ensure_server(path: str) -> None:
+    """Start the one warm kaleido server (caller holds the lock); restart it if its browser died or moved."""
+    global _server_browser
+    running = kaleido._global_server.is_running()  # noqa: SLF001
+    if running and (not _server_thread_alive() or path != _server_browser):
+        kaleido.stop_sync_server(silence_warnings=True)
+        running = False
+    if not running:
+        # MathJax would be fetched from a CDN and we run offline; kaleido inlines plotly.js itself.
+        kaleido.start_sync_server(mathjax=False, path=path, silence_warnings=True)
+        _server_browser = path
+
+
+def _server_thread_alive() -> bool:
+    # kaleido exposes no health check; its server thread ends when the browser fails or exits.
+    thread = getattr(kaleido._global_server, "_thread", None)  # noqa: SLF001
+    return thread is None or thread.is_alive()
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _neutralise(cell: object) -> object:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def _markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]], numeric: Sequence[bool]) -> list[str]:
+    align = ["---:" if is_number else "---" for is_number in numeric]
+    lines = ["| " + " | ".join(_cell(name) for name in header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def _cell(value: object) -> str:
+    return _inline(_format_number(value)).replace("|", "\\|")
+
+
+def _format_number(value: object) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return "–"
+        # Two decimals for GiB-sized figures; tiny values keep three significant digits, not "0.00".
+        return f"{number:,.2f}" if number == 0 or abs(number) >= 0.01 else f"{number:.3g}"
+    return str(value)
+
+
+def _inline(text: str) -> str:
+    """One Markdown line: a newline in a value must not break a table row or a heading."""
+    return " ".join(str(text).split())
