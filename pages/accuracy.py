@@ -6,9 +6,11 @@ import streamlit as st
 from core.calibrate import calibrate
 from ui import charts
 from ui.loaders import catalog_or_stop
+from ui.navigation import through_app
 from ui.state import PageState
 from ui.widgets import copy_link, download_figure, download_table
 
+through_app()
 catalog = catalog_or_stop()
 state = PageState("accuracy", [])
 state.load()

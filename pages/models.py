@@ -5,9 +5,11 @@ import streamlit as st
 
 from core.estimate import MemoryRequest, PlanningError, estimate
 from ui.loaders import catalog_or_stop, models_table
+from ui.navigation import through_app
 from ui.state import PageState
 from ui.widgets import copy_link, download_table
 
+through_app()
 catalog = catalog_or_stop()
 state = PageState("models", [])
 state.load()

@@ -9,12 +9,14 @@ from core.fit import fit
 from core.sweep import context_grid, sweep
 from ui import charts
 from ui.loaders import catalog_or_stop
+from ui.navigation import through_app
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
 from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
 
 SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
+through_app()
 catalog = catalog_or_stop()
 state = PageState("planner", scenario_params(catalog, many_models=True, gpu_mode="many"))
 state.load()

@@ -7,10 +7,12 @@ from core.fit import fit_matrix
 from core.quality import benchmark_frame, pareto_frontier, quality_score
 from ui import charts
 from ui.loaders import catalog_or_stop
+from ui.navigation import through_app
 from ui.state import PageState, Param, choice
 from ui.views import gpu_lines
 from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
 
+through_app()
 catalog = catalog_or_stop()
 benchmarks = [b.benchmark for b in catalog.benchmarks]
 state = PageState(

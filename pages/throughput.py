@@ -7,11 +7,13 @@ from core.estimate import PlanningError
 from core.throughput import ThroughputAssumptions, throughput
 from ui import charts
 from ui.loaders import catalog_or_stop
+from ui.navigation import through_app
 from ui.state import PageState, Param, number
 from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
 
 SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
+through_app()
 catalog = catalog_or_stop()
 assumed = ThroughputAssumptions()
 state = PageState(

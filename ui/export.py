@@ -20,6 +20,7 @@ import plotly.io as pio
 DEFAULT_WIDTH_PX = 1200
 DEFAULT_HEIGHT_PX = 650
 DEFAULT_PNG_SCALE = 2
+EXPORT_TEMPLATE = "plotly_white"
 
 CHROMIUM_MISSING_MESSAGE = (
     "PNG/SVG export needs Chromium: install Debian's `chromium` package; HTML and CSV downloads still work"
@@ -93,7 +94,7 @@ def figure_svg(fig: go.Figure, *, width: int | None = None, height: int | None =
 
 def figure_html(fig: go.Figure) -> str:
     """A self-contained HTML page: plotly.js inlined, MathJax off, so it opens with no network."""
-    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
+    return for_export(fig).to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
 
 
 def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
@@ -156,10 +157,20 @@ def _chart_lines(figures: Mapping[str, go.Figure]) -> list[str]:
     return lines
 
 
+def for_export(fig: go.Figure) -> go.Figure:
+    """A copy with a real template. Inside a Streamlit app plotly's default template is
+    Streamlit's, whose placeholder colours (#000001...) only the browser replaces: a file
+    exported with it would show them."""
+    copy = go.Figure(fig)
+    copy.update_layout(template=EXPORT_TEMPLATE)
+    return copy
+
+
 def _render(fig: go.Figure, image_format: str, width: int | None, height: int | None, scale: float) -> bytes:
     path = chromium_path()
     if path is None:
         raise ExportError(CHROMIUM_MISSING_MESSAGE)
+    fig = for_export(fig)
     layout = fig.layout
     width = width or layout.width or DEFAULT_WIDTH_PX
     height = height or layout.height or DEFAULT_HEIGHT_PX

@@ -67,6 +67,16 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of `streamlit run app.py` on 127.0.0.1 and a free port, for the whole session."""
+    yield from serve(tmp_path_factory)
+
+
+@pytest.fixture
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of its own, for tests of what a server's very first request does."""
+    yield from serve(tmp_path_factory)
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [

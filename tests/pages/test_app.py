@@ -17,7 +17,7 @@ from core.recommend import recommend
 from core.throughput import throughput
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/models.py", "pages/planner.py", "pages/gpu_fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+PAGES = ["pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
 CATALOG = load_catalog()
 NAMES = {m.id: m.display_name for m in CATALOG.models}
 
@@ -157,7 +157,7 @@ def test_bad_link_parameters_fall_back_with_a_visible_notice(query, fragment):
 
 
 def test_gpu_fit_page_shows_the_core_recommendation_and_matrix():
-    app = open_page("pages/gpu_fit.py", gpu="rtx-4090", engine="llama.cpp", kv="q8_0", ctx="16384")
+    app = open_page("pages/fit.py", gpu="rtx-4090", engine="llama.cpp", kv="q8_0", ctx="16384")
     assert not app.exception
     request = MemoryRequest(model="31b", engine="llama.cpp", kv_cache_dtype="q8_0", context_tokens=16_384, gpu="nvidia-rtx-4090")
     rows = fit_matrix(request, CATALOG)

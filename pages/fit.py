@@ -7,10 +7,12 @@ from core.fit import fit_matrix
 from core.quality import benchmark_frame, quality_score
 from core.recommend import recommend
 from ui.loaders import catalog_or_stop
+from ui.navigation import through_app
 from ui.state import PageState
 from ui.views import verdict_matrix
 from ui.widgets import copy_link, download_table, scenario_params, scenario_sidebar
 
+through_app()
 catalog = catalog_or_stop()
 state = PageState("fit", [p for p in scenario_params(catalog, many_models=False, gpu_mode="one") if p.name != "model"])
 state.load()
