@@ -6,15 +6,13 @@ import streamlit as st
 
 from core.estimate import PlanningError, estimate
 from core.fit import fit
-from core.sweep import context_grid, sweep
 from ui import charts
+from ui.cached import context_chart, sequence_and_precision_charts
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
 from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
-
-SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
 through_app()
 catalog = catalog_or_stop()
@@ -84,38 +82,12 @@ if fits:
 
 lines = gpu_lines(catalog, request, scenario.gpus)
 models = [e.model for e in estimates]
-common = dict(
-    engine=request.engine,
-    images=request.images,
-    image_tokens=request.image_tokens,
-    audio_seconds=request.audio_seconds,
-    thinking_tokens=request.thinking_tokens,
-    ple_on_host=request.ple_on_host,
-    gpu=request.gpu,
-    gpus=request.gpus,
-    engine_settings=request.engine_settings,
-    catalog=catalog,
-)
 try:
-    longest = max(catalog.model(m).max_context_tokens for m in models)
-    by_context = sweep(models, [request.weight_format], [request.kv_cache_dtype], context_grid(longest), [request.concurrent_sequences], **common)
-    by_sequences = sweep(models, [request.weight_format], [request.kv_cache_dtype], [request.context_tokens], SEQUENCE_GRID, **common)
-    by_precision = sweep(models, [f.id for f in catalog.weight_formats], [request.kv_cache_dtype], [request.context_tokens], [request.concurrent_sequences], **common)
+    context_figure = context_chart(tuple(models), request.model_copy(update={"context_tokens": 1}), tuple(lines))
+    sequences_figure, precision_figure = sequence_and_precision_charts(tuple(models), request, tuple(lines))
 except PlanningError as error:
     st.error(str(error))
     st.stop()
-
-context_figure = charts.memory_lines(
-    by_context, "context_tokens", "context tokens per sequence (log scale)",
-    f"Memory against context ({request.concurrent_sequences} sequence(s))", names, lines, log_x=True,
-)
-sequences_figure = charts.memory_lines(
-    by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",
-    f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True,
-)
-precision_figure = charts.precision_bars(
-    by_precision, names, format_names, f"Memory across weight formats ({request.engine})", lines
-)
 tabs = st.tabs(["Against context", "Against sequences", "Across precisions"])
 for tab, figure, stem in (
     (tabs[0], context_figure, "memory-vs-context"),

@@ -27,10 +27,14 @@ def charts_drawn(page: Page, count: int) -> None:
         expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(count - 1)).to_be_attached()
 
 
-def first_trace_y(page: Page, nth: int = 0) -> list:
-    return page.evaluate(
-        "n => Array.from(document.querySelectorAll('.js-plotly-plot'))[n].data[0].y", nth
-    )
+# The breakdown chart's KV-cache trace (decoded: `data` keeps plotly's base64 arrays): it
+# changes with the context, the weights do not.
+KV_TRACE_Y = "Array.from(document.querySelectorAll('.js-plotly-plot')[0]?._fullData?.[1]?.y ?? [])"
+
+
+def kv_trace_y(page: Page) -> list:
+    page.wait_for_function(f"() => {KV_TRACE_Y}.length > 0", timeout=30_000)
+    return page.evaluate(f"() => {KV_TRACE_Y}")
 
 
 @pytest.mark.parametrize("path", list(PAGES))
@@ -45,17 +49,14 @@ def test_every_page_draws_in_the_browser(open_app, path):
 def test_changing_the_context_redraws_the_chart_and_the_link(open_app):
     page = open_app("planner?models=gemma-4-31b&engine=transformers")
     charts_drawn(page, 2)
-    before = first_trace_y(page)
+    before = kv_trace_y(page)
     box = page.get_by_role("spinbutton", name="Context tokens per sequence")
     box.fill("131072")
     box.press("Enter")
     page.wait_for_url("**/planner?*ctx=131072*", timeout=30_000)
     wait_for_script_to_finish(page)
-    page.wait_for_function(
-        "before => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0].data[0].y) !== before",
-        arg=json.dumps(before),
-        timeout=30_000,
-    )
+    page.wait_for_function(f"before => JSON.stringify({KV_TRACE_Y}) !== before", arg=json.dumps(before), timeout=30_000)
+    assert kv_trace_y(page)[0] > before[0]
     expected = estimate(MemoryRequest(model="31b", engine="transformers", context_tokens=131_072, gpu="nvidia-h100-sxm"))
     expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(f"{expected.total_bytes / 2**30:,.2f} GiB")
 

@@ -1,0 +1,75 @@
+"""Chart data and figures that many reruns share, cached per server (bounded, so no leak)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.estimate import MemoryRequest
+from core.sweep import context_grid, sweep
+from ui import charts
+from ui.loaders import catalog
+
+SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+# Bounded caches: scenarios people explore in a session, not every scenario ever seen.
+CACHE_ENTRIES = 256
+
+
+def _sweep_options(request: MemoryRequest) -> dict:
+    return dict(
+        engine=request.engine,
+        images=request.images,
+        image_tokens=request.image_tokens,
+        audio_seconds=request.audio_seconds,
+        thinking_tokens=request.thinking_tokens,
+        ple_on_host=request.ple_on_host,
+        gpu=request.gpu,
+        gpus=request.gpus,
+        engine_settings=request.engine_settings,
+        catalog=catalog(),
+    )
+
+
+def _names() -> tuple[dict[str, str], dict[str, str]]:
+    return (
+        {m.id: m.display_name for m in catalog().models},
+        {f.id: f.display_name for f in catalog().weight_formats},
+    )
+
+
+# cache_resource hands back the same figure (no copy per rerun): pages only render it, and
+# exports work on a copy (ui.export.for_export).
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def context_chart(models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...]) -> go.Figure:
+    """Memory against context: independent of the request's own context, so a context change
+    reuses it."""
+    key_request = request.model_copy(update={"context_tokens": 1})
+    names, _ = _names()
+    longest = max(catalog().model(m).max_context_tokens for m in models)
+    frame = sweep(
+        list(models), [key_request.weight_format], [key_request.kv_cache_dtype], context_grid(longest),
+        [key_request.concurrent_sequences], **_sweep_options(key_request),
+    )
+    return charts.memory_lines(
+        frame, "context_tokens", "context tokens per sequence (log scale)",
+        f"Memory against context ({key_request.concurrent_sequences} sequence(s))", names, lines, log_x=True,
+    )
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def sequence_and_precision_charts(
+    models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...]
+) -> tuple[go.Figure, go.Figure]:
+    names, format_names = _names()
+    options = _sweep_options(request)
+    by_sequences = sweep(list(models), [request.weight_format], [request.kv_cache_dtype], [request.context_tokens], SEQUENCE_GRID, **options)
+    by_precision = sweep(
+        list(models), [f.id for f in catalog().weight_formats], [request.kv_cache_dtype], [request.context_tokens],
+        [request.concurrent_sequences], **options,
+    )
+    sequences = charts.memory_lines(
+        by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",
+        f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True,
+    )
+    precision = charts.precision_bars(by_precision, names, format_names, f"Memory across weight formats ({request.engine})", lines)
+    return sequences, precision
