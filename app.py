@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui.export import warm_up_in_background
+
 st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=":material/memory:", layout="wide")
 
 PAGES = [
@@ -12,4 +14,5 @@ PAGES = [
     st.Page("pages/throughput.py", title="Throughput and cost", icon=":material/speed:", url_path="throughput"),
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),
 ]
+warm_up_in_background()
 st.navigation(PAGES).run()
