@@ -8,7 +8,7 @@ from ui import charts
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
-from ui.widgets import copy_link, download_figure, download_table
+from ui.widgets import page_header, download_figure, download_table
 
 through_app()
 catalog = catalog_or_stop()
@@ -16,14 +16,11 @@ state = PageState("accuracy", [])
 state.load()
 state.sync()
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Accuracy against real deployments")
-with link:
-    copy_link(state)
-state.show_notices()
-st.caption(
+page_header(
+    "Accuracy against real deployments",
+    state,
     "Each row is a public figure (engine start-up logs, published file sizes, Google's table) "
-    "with every setting needed to reproduce it, from data/observations.csv."
+    "with every setting needed to reproduce it, from data/observations.csv.",
 )
 
 rows = calibrate(catalog)

@@ -10,7 +10,7 @@ from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
 from ui.views import verdict_matrix
-from ui.widgets import copy_link, download_table, scenario_params, scenario_sidebar
+from ui.widgets import page_header, download_table, scenario_params, scenario_sidebar
 
 through_app()
 catalog = catalog_or_stop()
@@ -24,16 +24,13 @@ accelerator = catalog.accelerator(scenario.gpus[0])
 names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("GPU fit")
-with link:
-    copy_link(state)
-st.caption(
+page_header(
+    "GPU fit",
+    state,
     f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB as the driver "
     f"reports it) · {request.engine} · {request.kv_cache_dtype} KV cache · "
-    f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)"
+    f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)",
 )
-state.show_notices()
 
 rows = fit_matrix(request, catalog)
 if not rows:

@@ -7,7 +7,7 @@ from core.estimate import MemoryRequest, PlanningError, estimate
 from ui.loaders import catalog_or_stop, models_table
 from ui.navigation import through_app
 from ui.state import PageState
-from ui.widgets import copy_link, download_table
+from ui.widgets import page_header, download_table
 
 through_app()
 catalog = catalog_or_stop()
@@ -15,15 +15,12 @@ state = PageState("models", [])
 state.load()
 state.sync()
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Gemma 4 models")
-with link:
-    copy_link(state)
-st.caption(
+page_header(
+    "Gemma 4 models",
+    state,
     "Parameters are counted from each model's architecture, layer by layer; published figures "
-    "are Google's rounded ones. KV bytes are per token, bf16, for the layers that own a cache."
+    "are Google's rounded ones. KV bytes are per token, bf16, for the layers that own a cache.",
 )
-state.show_notices()
 
 family = models_table()
 st.dataframe(

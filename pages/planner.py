@@ -12,7 +12,7 @@ from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
-from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
 catalog = catalog_or_stop()
@@ -25,16 +25,13 @@ names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}
 request = scenario.request
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Memory planner")
-with link:
-    copy_link(state)
-st.caption(
+page_header(
+    "Memory planner",
+    state,
     f"{request.engine} · {format_names[request.weight_format]} weights · {request.kv_cache_dtype} "
     f"KV cache · {request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s) · "
-    "sizes in GiB (2^30 bytes)"
+    "sizes in GiB (2^30 bytes)",
 )
-state.show_notices()
 if not scenario.models:
     st.info("Choose at least one model in the sidebar.", icon=":material/info:")
     st.stop()

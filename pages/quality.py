@@ -10,7 +10,7 @@ from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, choice
 from ui.views import gpu_lines
-from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
 catalog = catalog_or_stop()
@@ -30,15 +30,12 @@ request = scenario.request
 names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Quality trade-offs")
-with link:
-    copy_link(state)
-st.caption(
+page_header(
+    "Quality trade-offs",
+    state,
     "Release benchmarks of the instruction-tuned models (bf16). Quantised formats are assumed to "
-    "keep these scores: the release measured bf16 only."
+    "keep these scores: the release measured bf16 only.",
 )
-state.show_notices()
 
 scores = benchmark_frame(catalog)
 shown = scores.rename(columns=names)

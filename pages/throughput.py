@@ -9,7 +9,7 @@ from ui import charts
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, number
-from ui.widgets import copy_link, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
@@ -37,16 +37,13 @@ assumptions = ThroughputAssumptions(
 request = scenario.request
 names = {m.id: m.display_name for m in catalog.models}
 
-title, link = st.columns([5, 1], vertical_alignment="bottom")
-title.title("Throughput and cost (estimates)")
-with link:
-    copy_link(state)
-st.caption(
+page_header(
+    "Throughput and cost (estimates)",
+    state,
     f"{names[request.model]} · {request.weight_format} · {request.engine} · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s). "
-    "Estimates from bytes moved and FLOPs done, not measurements."
+    "Estimates from bytes moved and FLOPs done, not measurements.",
 )
-state.show_notices()
 if not scenario.gpus:
     st.info("Choose at least one GPU in the sidebar.", icon=":material/info:")
     st.stop()

@@ -205,6 +205,16 @@ def scenario_sidebar(
     return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count)
 
 
+def page_header(title: str, state: PageState, caption: str) -> None:
+    """Title with the copy-link box beside it, a caption, and any link-parameter notices."""
+    heading, link = st.columns([5, 1], vertical_alignment="bottom")
+    heading.title(title)
+    with link:
+        copy_link(state)
+    st.caption(caption)
+    state.show_notices()
+
+
 def copy_link(state: PageState) -> None:
     """The page's shareable link, in a box with a copy button."""
     with st.popover("Copy link", icon=":material/link:", help="A link that reopens exactly this view"):
