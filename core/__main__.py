@@ -367,14 +367,19 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _one_line(message: object) -> str:
+    """The message on one printable line: control characters (newlines included) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(message))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except (UsageError, UnknownChoiceError, PlanningError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except CatalogError as error:
-        print(f"catalogue error: {error}", file=sys.stderr)
+        print(f"catalogue error: {_one_line(error)}", file=sys.stderr)
         return 1
 
 

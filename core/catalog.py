@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -314,26 +315,6 @@ class Catalog:
             # Ids without the vendor prefix work too: rtx-4090, mi300x, m4-pro-48gb.
             "GPU": _index(files["gpus"], accelerators, extra=_unprefixed_id),
         }
-        model_ids = {model.id for model in models}
-        for row, benchmark in enumerate(benchmarks, start=1):
-            unknown = set(benchmark.scores) - model_ids
-            missing = model_ids - set(benchmark.scores)
-            if unknown or missing:
-                raise CatalogError(
-                    files["benchmarks"],
-                    f"row {row} ('{benchmark.benchmark}')",
-                    ", ".join(sorted(unknown or missing)),
-                    "column is not a model id" if unknown else "no score for this model",
-                )
-        for row, accelerator in enumerate(accelerators, start=1):
-            if accelerator.kind not in self._runtime:
-                raise CatalogError(
-                    files["runtime"],
-                    None,
-                    "kind",
-                    f"no row for accelerator kind '{accelerator.kind}' "
-                    f"(used by {files['gpus']} row {row}, '{accelerator.id}')",
-                )
 
     def _find(self, what: str, name: str) -> Any:
         found = self._index[what].get(name.strip().lower())
@@ -394,16 +375,70 @@ def _index(
     return index
 
 
+# Files a page can do without: the others (models, formats, KV types, runtime) are needed
+# everywhere, while a broken GPU list, benchmark table or observation list only takes down
+# the pages that use it.
+OPTIONAL_PARTS = ("gpus", "benchmarks", "observations")
+
+
+@dataclass(frozen=True)
+class CatalogLoad:
+    """A catalogue loaded as far as possible: broken optional parts are empty and listed."""
+
+    catalog: Catalog
+    broken: dict[str, CatalogError]
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return (data_dir or Path(os.environ.get(DATA_DIR_VARIABLE) or DATA_DIR)).resolve()
+
+
 def load_catalog(data_dir: Path | None = None) -> Catalog:
     """Every catalogue in `data_dir` (default: $GEMMA4_PLANNER_DATA, else data/), validated
     once per folder; raises CatalogError on the first problem."""
-    folder = data_dir or Path(os.environ.get(DATA_DIR_VARIABLE) or DATA_DIR)
-    return _load_catalog(folder.resolve())
+    loaded = _load_catalog(_data_dir(data_dir))
+    if loaded.broken:
+        raise next(iter(loaded.broken.values()))
+    return loaded.catalog
+
+
+def load_catalog_parts(data_dir: Path | None = None) -> CatalogLoad:
+    """Like load_catalog, but a broken optional file (OPTIONAL_PARTS) leaves its part empty
+    and is reported instead of raised; a broken required file still raises."""
+    return _load_catalog(_data_dir(data_dir))
+
+
+def _check_benchmarks(file: str, models: list[ModelSpec], benchmarks: list[Benchmark]) -> None:
+    model_ids = {model.id for model in models}
+    for row, benchmark in enumerate(benchmarks, start=1):
+        unknown = set(benchmark.scores) - model_ids
+        missing = model_ids - set(benchmark.scores)
+        if unknown or missing:
+            raise CatalogError(
+                file,
+                f"row {row} ('{benchmark.benchmark}')",
+                ", ".join(sorted(unknown or missing)),
+                "column is not a model id" if unknown else "no score for this model",
+            )
+
+
+def _check_gpus(files: Mapping[str, str], accelerators: list[Accelerator], runtime: list[RuntimeAllowance]) -> None:
+    _index(files["gpus"], accelerators, extra=_unprefixed_id)
+    kinds = {allowance.kind for allowance in runtime}
+    for row, accelerator in enumerate(accelerators, start=1):
+        if accelerator.kind not in kinds:
+            raise CatalogError(
+                files["runtime"],
+                None,
+                "kind",
+                f"no row for accelerator kind '{accelerator.kind}' "
+                f"(used by {files['gpus']} row {row}, '{accelerator.id}')",
+            )
 
 
 @lru_cache(maxsize=4)
-def _load_catalog(data_dir: Path) -> Catalog:
-    files = {
+def _load_catalog(data_dir: Path) -> CatalogLoad:
+    paths = {
         "models": data_dir / "models.json",
         "weight_formats": data_dir / "weight_formats.csv",
         "kv_cache_types": data_dir / "kv_cache_types.csv",
@@ -412,13 +447,39 @@ def _load_catalog(data_dir: Path) -> Catalog:
         "benchmarks": data_dir / "benchmarks.csv",
         "observations": data_dir / "observations.csv",
     }
-    return Catalog(
-        models=_read_models(files["models"]),
-        weight_formats=_read_csv(files["weight_formats"], WeightFormat),
-        kv_cache_types=_read_csv(files["kv_cache_types"], KvCacheType),
-        accelerators=_read_csv(files["gpus"], Accelerator),
-        runtime=_read_csv(files["runtime"], RuntimeAllowance),
-        benchmarks=_read_csv(files["benchmarks"], Benchmark, build=_benchmark_row),
-        observations=_read_csv(files["observations"], Observation),
-        files={key: _display(path) for key, path in files.items()},
+    files = {key: _display(path) for key, path in paths.items()}
+    broken: dict[str, CatalogError] = {}
+
+    def optional(part: str, read: Callable[[], list[Any]], check: Callable[[list[Any]], None]) -> list[Any]:
+        try:
+            entries = read()
+            check(entries)
+            return entries
+        except CatalogError as error:
+            broken[part] = error
+            return []
+
+    models = _read_models(paths["models"])
+    weight_formats = _read_csv(paths["weight_formats"], WeightFormat)
+    kv_cache_types = _read_csv(paths["kv_cache_types"], KvCacheType)
+    runtime = _read_csv(paths["runtime"], RuntimeAllowance)
+    accelerators = optional(
+        "gpus", lambda: _read_csv(paths["gpus"], Accelerator), lambda rows: _check_gpus(files, rows, runtime)
     )
+    benchmarks = optional(
+        "benchmarks",
+        lambda: _read_csv(paths["benchmarks"], Benchmark, build=_benchmark_row),
+        lambda rows: _check_benchmarks(files["benchmarks"], models, rows),
+    )
+    observations = optional("observations", lambda: _read_csv(paths["observations"], Observation), lambda rows: None)
+    catalog = Catalog(
+        models=models,
+        weight_formats=weight_formats,
+        kv_cache_types=kv_cache_types,
+        accelerators=accelerators,
+        runtime=runtime,
+        benchmarks=benchmarks,
+        observations=observations,
+        files=files,
+    )
+    return CatalogLoad(catalog, broken)

@@ -11,7 +11,7 @@ from ui.state import PageState
 from ui.widgets import page_header, download_figure, download_table
 
 through_app()
-catalog = catalog_or_stop()
+catalog = catalog_or_stop(needs=("gpus", "observations"))
 state = PageState("accuracy", [])
 state.load()
 state.sync()

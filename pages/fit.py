@@ -13,7 +13,7 @@ from ui.views import verdict_matrix
 from ui.widgets import page_header, download_table, scenario_params, scenario_sidebar
 
 through_app()
-catalog = catalog_or_stop()
+catalog = catalog_or_stop(needs=("gpus", "benchmarks"))
 state = PageState("fit", [p for p in scenario_params(catalog, many_models=False, gpu_mode="one") if p.name != "model"])
 state.load()
 scenario = scenario_sidebar(state, catalog, many_models=None, gpu_mode="one")

@@ -15,7 +15,7 @@ from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, w
 from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
-catalog = catalog_or_stop()
+catalog = catalog_or_stop(needs=("gpus",))
 state = PageState("planner", scenario_params(catalog, many_models=True, gpu_mode="many"))
 state.load()
 scenario = scenario_sidebar(state, catalog, many_models=True, gpu_mode="many")

@@ -13,7 +13,7 @@ from ui.views import gpu_lines
 from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
-catalog = catalog_or_stop()
+catalog = catalog_or_stop(needs=("gpus", "benchmarks"))
 benchmarks = [b.benchmark for b in catalog.benchmarks]
 state = PageState(
     "quality",

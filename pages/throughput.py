@@ -14,7 +14,7 @@ from ui.widgets import page_header, download_figure, download_table, scenario_pa
 SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
 through_app()
-catalog = catalog_or_stop()
+catalog = catalog_or_stop(needs=("gpus",))
 assumed = ThroughputAssumptions()
 state = PageState(
     "throughput",

@@ -5,24 +5,43 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.catalog import Catalog, CatalogError, load_catalog
+from core.catalog import Catalog, CatalogError, load_catalog_parts
 from core.kv_cache import kv_layer_groups
 from core.params import count_parameters
 
 
+# Which page needs which optional part of the catalogue, to say what a broken file takes down.
+PART_USERS = {
+    "gpus": "Memory planner, GPU fit, Quality trade-offs, Throughput and cost, Accuracy",
+    "benchmarks": "GPU fit, Quality trade-offs",
+    "observations": "Accuracy",
+}
+
+
 def catalog() -> Catalog:
     """The validated catalogue; core caches it per data folder for the life of the process."""
-    return load_catalog()
+    return load_catalog_parts().catalog
 
 
-def catalog_or_stop() -> Catalog:
-    """The catalogue, or a clear error naming file, row and field, and the page stops there."""
+def catalog_or_stop(needs: tuple[str, ...] = ()) -> Catalog:
+    """The catalogue for a page that needs the optional parts `needs` (gpus, benchmarks,
+    observations). A broken file the page needs stops it with an error naming file, row and
+    field; a broken file it does not need is a warning, and the page carries on."""
     try:
-        return catalog()
+        loaded = load_catalog_parts()
     except CatalogError as error:
         st.error(f"A data file is malformed, so the planner cannot start: {error}", icon=":material/error:")
         st.stop()
         raise  # st.stop() raises; this line only satisfies type checkers
+    for part, error in loaded.broken.items():
+        if part in needs:
+            st.error(f"A data file this page needs is malformed: {error}", icon=":material/error:")
+            st.stop()
+        st.warning(
+            f"A data file is malformed ({error}); {PART_USERS[part]} will show this error until it is fixed.",
+            icon=":material/warning:",
+        )
+    return loaded.catalog
 
 
 def models_table() -> pd.DataFrame:

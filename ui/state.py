@@ -204,8 +204,15 @@ class PageState:
         return f"{base}?{encoded}" if encoded else base
 
 
+# Characters Markdown could turn into links, emphasis or markup: notices quote link values
+# verbatim, so a crafted link must not become a clickable link in the notice.
+MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$:"
+
+
 def _clip(text: str) -> str:
-    return text if len(text) <= NOTICE_VALUE_CHARS else text[:NOTICE_VALUE_CHARS] + "..."
+    """A link value as quoted in a notice: at most 40 characters, Markdown escaped."""
+    clipped = text if len(text) <= NOTICE_VALUE_CHARS else text[:NOTICE_VALUE_CHARS] + "..."
+    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in clipped)
 
 
 def _describe(param: Param, value: Any) -> str:

@@ -28,12 +28,9 @@ def data(tmp_path: Path) -> Path:
 
 
 def load_uncached(data_dir: Path) -> core.catalog.Catalog:
-    """Load `data_dir` past the lru_cache: load_catalog.__wrapped__ when load_catalog is the
-    cached function itself, else the cached loader it delegates to."""
-    loader = getattr(load_catalog, "__wrapped__", None)
-    if loader is None:
-        loader = core.catalog._load_catalog.__wrapped__
-    return loader(data_dir)
+    """Load `data_dir` strictly; every test writes its own folder, so the per-folder cache
+    never returns an earlier test's catalogue."""
+    return load_catalog(data_dir)
 
 
 def load_error(data_dir: Path) -> CatalogError:

@@ -1,6 +1,7 @@
 """Every page through app.py with AppTest: no exception, numbers equal to core, links that hold state."""
 
 import base64
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from core.params import count_parameters
 from core.quality import pareto_frontier, quality_score
 from core.recommend import recommend
 from core.throughput import throughput
+
+
+def plain(markdown: str) -> str:
+    """Notice text as a reader sees it: Markdown backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
@@ -59,20 +66,56 @@ def test_every_page_runs_without_exception(page):
     assert not app.error
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_a_malformed_catalogue_is_a_message_on_every_page(page, tmp_path, monkeypatch):
+def corrupt(tmp_path, monkeypatch, file: str, line: int, column: int, value: str) -> None:
+    """A copy of data/ with one cell replaced, loaded instead of the real one."""
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
-    lines = (data / "gpus.csv").read_text().splitlines()
-    cells = lines[2].split(",")
-    cells[4] = "lots"
-    lines[2] = ",".join(cells)
-    (data / "gpus.csv").write_text("\n".join(lines) + "\n")
+    lines = (data / file).read_text().splitlines()
+    cells = lines[line - 1].split(",")
+    cells[column] = value
+    lines[line - 1] = ",".join(cells)
+    (data / file).write_text("\n".join(lines) + "\n")
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(data))
+
+
+GPU_PAGES = ["pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+
+
+@pytest.mark.parametrize("page", GPU_PAGES)
+def test_a_malformed_gpu_list_stops_the_pages_that_need_it_with_file_row_and_field(page, tmp_path, monkeypatch):
+    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 4, "lots")
     app = open_page(page)
     assert not app.exception
     message = app.error[0].value
     assert "gpus.csv" in message and "line 3" in message and "memory_bytes" in message
+
+
+def test_a_malformed_gpu_list_leaves_the_models_page_working(tmp_path, monkeypatch):
+    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 4, "lots")
+    app = open_page("pages/models.py")
+    assert not app.exception and not app.error
+    assert "gpus.csv" in app.warning[0].value and "GPU fit" in app.warning[0].value
+    assert len(app.dataframe[0].value) == len(CATALOG.models)
+
+
+def test_a_malformed_benchmark_table_stops_quality_but_not_the_planner(tmp_path, monkeypatch):
+    corrupt(tmp_path, monkeypatch, "benchmarks.csv", 2, 3, "lots")
+    planner = open_page("pages/planner.py")
+    assert not planner.exception and not planner.error and planner.metric
+    assert "benchmarks.csv" in planner.warning[0].value
+    quality = open_page("pages/quality.py")
+    assert "benchmarks.csv" in quality.error[0].value and "gemma-4-31b" in quality.error[0].value
+
+
+def test_a_malformed_model_file_stops_every_page(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    (data / "models.json").write_text((data / "models.json").read_text().replace('"hidden_size": 5376', '"hidden_size": "big"'))
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(data))
+    for page in PAGES:
+        app = open_page(page)
+        assert not app.exception
+        assert "models.json" in app.error[0].value and "config.text_config.hidden_size" in app.error[0].value
 
 
 def test_models_page_shows_parameters_counted_by_core():
@@ -151,7 +194,7 @@ def test_a_shared_link_reopens_the_same_view():
 def test_bad_link_parameters_fall_back_with_a_visible_notice(query, fragment):
     app = open_page("pages/planner.py", **query)
     assert not app.exception
-    notices = " ".join(w.value for w in app.warning)
+    notices = plain(" ".join(w.value for w in app.warning))
     assert fragment in notices
     assert app.metric  # the page still shows its numbers, from defaults
 

@@ -1,0 +1,123 @@
+"""Hypothesis-generated query strings on every page: never an exception, always a notice and defaults."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+
+def plain(markdown: str) -> str:
+    """Notice text as a reader sees it: Markdown backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGES = ["pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+KNOWN_KEYS = [
+    "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio", "thinking",
+    "ple_host", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib", "batched_tokens", "block", "async",
+    "gpu", "gpus", "count", "benchmark", "bw_eff", "mfu",
+]
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from(["", "-1", "0", "NaN", "nan", "inf", "-inf", "1e400", "9" * 40, "true", "yes", "null", "[]", "{}", "<script>alert(1)</script>", "../../etc/passwd", "=SUM(A1)", "e2b,e2b,e2b", ",,,", "h100,nope"]),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(min_size=0, max_size=40),
+    st.sampled_from(["a" * 10_000, "e2b," * 2_500, "9" * 10_000]),  # 10 kB values
+)
+KEYS = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(min_size=1, max_size=20))
+QUERIES = st.lists(st.tuples(KEYS, HOSTILE_VALUES), min_size=1, max_size=6)
+
+
+def run(page: str, pairs: list[tuple[str, str]]) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in pairs:
+        # Repeated keys are allowed: the last ones are appended as a list, like a real URL.
+        existing = app.query_params.get(key)
+        if existing is None:
+            app.query_params[key] = value
+        else:
+            app.query_params[key] = [*(existing if isinstance(existing, list) else [existing]), value]
+    app.switch_page(page)
+    return app.run()
+
+
+def check(page: str, pairs: list[tuple[str, str]]) -> None:
+    app = run(page, pairs)
+    assert not app.exception, (page, pairs, app.exception)
+    assert app.title, page  # the page rendered
+    # Every key the page does not use is named in a visible notice (long keys clipped at 40).
+    notices = plain(" ".join(w.value for w in app.warning))
+    for key, _ in pairs:
+        if key not in KNOWN_KEYS:
+            shown = key if len(key) <= 40 else key[:40] + "..."
+            assert f"'{shown}' is not used on this page" in notices, (key, notices)
+
+
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(QUERIES)
+def test_models_page_survives_any_link(pairs):
+    check("pages/models.py", pairs)
+
+
+@SETTINGS
+@given(QUERIES)
+def test_planner_survives_any_link(pairs):
+    check("pages/planner.py", pairs)
+
+
+@SETTINGS
+@given(QUERIES)
+def test_fit_survives_any_link(pairs):
+    check("pages/fit.py", pairs)
+
+
+@SETTINGS
+@given(QUERIES)
+def test_quality_survives_any_link(pairs):
+    check("pages/quality.py", pairs)
+
+
+@SETTINGS
+@given(QUERIES)
+def test_throughput_survives_any_link(pairs):
+    check("pages/throughput.py", pairs)
+
+
+@SETTINGS
+@given(QUERIES)
+def test_accuracy_survives_any_link(pairs):
+    check("pages/accuracy.py", pairs)
+
+
+def test_an_invalid_value_is_named_and_the_default_used():
+    app = run("pages/planner.py", [("ctx", "9" * 40), ("seqs", "0"), ("gpu_util", "nan")])
+    notices = [plain(w.value) for w in app.warning]
+    assert any("ctx=" in n and "using the default, 32768" in n for n in notices)
+    assert any("seqs=0" in n for n in notices)
+    assert any("gpu_util=nan" in n for n in notices)
+    assert app.sidebar.number_input(key="planner_ctx").value == 32_768
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_parameter_with_a_junk_value_is_named_in_a_notice(page):
+    app = run(page, [(key, "<script>alert(1)</script>") for key in KNOWN_KEYS])
+    assert not app.exception
+    notices = plain(" ".join(w.value for w in app.warning))
+    for key in KNOWN_KEYS:
+        assert f"'{key}" in notices, (page, key)
+    assert "<script>" not in "".join(m.value for m in app.markdown)  # shown as text, never as markup
+
+
+def test_a_crafted_link_value_never_becomes_a_link_in_the_notice():
+    app = run("pages/planner.py", [("ctx", "[click me](https://evil.example)"), ("zz", "www.evil.example")])
+    raw = " ".join(w.value for w in app.warning)
+    assert "](" not in raw
+    assert raw.count("[click") == raw.count("\\[click") == 1  # the bracket only appears escaped
+    assert "https://" not in raw  # the colon is escaped, so no autolink either
