@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -76,9 +76,12 @@ def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve(tmp_path_factory)
 
 
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def serve(
+    tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = (), cwd: Path = ROOT, path: str = ""
+) -> Iterator[str]:
+    """Start `streamlit run app.py` in `cwd`; yields its base URL (with `path`, a baseUrlPath)."""
     port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}" + (f"/{path.strip('/')}" if path else "")
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.address", "127.0.0.1",
@@ -87,13 +90,14 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--browser.gatherUsageStats", "false",
         # Nothing edits the files during a run; a watcher would only compete for the two cores.
         "--server.fileWatcherType", "none",
+        *extra_args,
     ]  # fmt: skip
     # Under pytest's temporary root, which keeps the last few runs: server tracebacks stay readable.
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     log = log_path.open("w")
     # A new session makes the server its own process group, so teardown reaches its children too.
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     started = time.monotonic()
