@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench chromium clean
+.PHONY: run test bench load chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP) chromium
 bench: $(STAMP) chromium
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/app.py
+
+# 20 concurrent browser sessions, then 200 in all, against a local server (about 15 minutes).
+load: $(STAMP) chromium
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
