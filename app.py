@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.export import warm_up_in_background
+from ui.navigation import run_pages
 
 st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=":material/memory:", layout="wide")
 
@@ -15,4 +16,4 @@ PAGES = [
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),
 ]
 warm_up_in_background()
-st.navigation(PAGES).run()
+run_pages(PAGES)

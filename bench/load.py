@@ -21,10 +21,10 @@ from playwright.async_api import Page, async_playwright
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8799
 BASE = f"http://127.0.0.1:{PORT}"
-CONCURRENT = 20
-FIRST_WAVE_INTERACTIONS = 30
+CONCURRENT = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+FIRST_WAVE_INTERACTIONS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 LATER_INTERACTIONS = 5
-TOTAL_SESSIONS = 200
+TOTAL_SESSIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 THINK_MIN_S, THINK_MAX_S = 0.5, 2.0
 DEADLINE_S = 1200  # the whole run stops by itself after 15 minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -65,7 +65,9 @@ async def session(browser, rng: random.Random, interactions: int, latencies: lis
                 await page.wait_for_timeout(50)  # let the rerun start before waiting for its end
             else:
                 link = page.locator('[data-testid="stSidebarNav"] a', has_text=rng.choice(NAVIGATION)).first
-                await link.click(timeout=120_000)
+                # force: under load Playwright's "stable element" check can wait on animations
+                # that a person's click would not.
+                await link.click(timeout=120_000, force=True)
                 await page.wait_for_timeout(50)
             await settle(page)
             latencies.append(time.perf_counter() - started)

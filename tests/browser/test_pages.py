@@ -127,3 +127,23 @@ def test_a_link_as_the_first_request_of_a_fresh_server_runs_through_app_py(fresh
     expect(navigation).to_contain_text("GPU fit")
     expect(page.locator("h1").first).to_have_text("GPU fit" if path.startswith("fit") else "Memory planner")
     assert page.locator('[data-testid="stAlertContentWarning"]').count() == 0
+
+
+def test_simultaneous_first_requests_all_get_app_py_navigation(fresh_server, browser):
+    """Each script run decides for itself whether it is in legacy multipage mode; several first
+    requests at once must all be routed through app.py (found by the load test)."""
+    pages = []
+    for path in ["quality", "planner", "fit", "throughput", "models"]:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(f"{fresh_server}/{path}", wait_until="commit")
+        pages.append(page)
+    try:
+        for page in pages:
+            navigation = page.locator('[data-testid="stSidebarNav"]')
+            expect(navigation).to_contain_text("Throughput and cost")
+            expect(navigation).not_to_contain_text("throughput\n")
+            assert "app" not in [text.strip() for text in navigation.locator("a").all_inner_texts()]
+    finally:
+        for page in pages:
+            page.context.close()
