@@ -12,6 +12,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -89,10 +90,14 @@ async def wave(browser, seed: int, interactions: int, latencies: list[float], er
 
 
 async def main() -> int:
+    # The server's log is kept: a stalled run is diagnosed from it.
+    log_path = Path(tempfile.gettempdir()) / "gemma4-planner-load-server.log"
+    log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(PORT), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--logger.level", "info"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     started = time.monotonic()
     try:
@@ -129,7 +134,7 @@ async def main() -> int:
         print(f"  {error}")
     growth = after_all / after_first - 1
     print(f"server RSS after {CONCURRENT} sessions: {after_first:.0f} MiB; after {sessions}: {after_all:.0f} MiB ({growth:+.1%}, limit +20%)")
-    print(f"wall time: {time.monotonic() - started:.0f} s")
+    print(f"wall time: {time.monotonic() - started:.0f} s; server log: {log_path}")
     return 0 if not errors and growth <= 0.20 else 1
 
 
