@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from core.catalog import Catalog, Observation, load_catalog
 from core.engines import EngineSettings
 from core.estimate import MemoryEstimate, MemoryRequest, estimate
+from core.params import count_parameters
 from core.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB
 
 # Google's Gemma docs table of weight memory: parameters x nominal bytes per parameter, in GiB,
@@ -77,8 +78,6 @@ def predict(observation: Observation, catalog: Catalog) -> float:
     if observation.quantity == "google_table_gb":
         # No estimate needed: the table is a formula over the parameter count.
         model = catalog.model(request.model)
-        from core.params import count_parameters
-
         nominal_bits = math.floor(catalog.weight_format(request.weight_format).linear_bits)
         total = count_parameters(model.config).total
         return total * nominal_bits / 8 / BYTES_PER_GIB * GOOGLE_TABLE_OVERHEAD

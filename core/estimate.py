@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.architecture import FULL
@@ -319,8 +320,6 @@ def _ceil(value: Tokens) -> Tokens:
     """Round bytes up; exact on ints, elementwise on arrays."""
     if isinstance(value, (int, float)):
         return math.ceil(value)
-    import numpy as np
-
     return np.ceil(value).astype(np.int64)
 
 

@@ -104,17 +104,13 @@ def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usabl
 def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
     """Fit a request on its GPU(s): verdict, headroom and both solvers."""
     catalog = catalog or load_catalog()
-    if not request.gpu:
-        raise PlanningError("a fit needs a GPU: set gpu (e.g. h100, rtx-4090, m4 max 128gb)")
     profile = memory_profile(request, catalog)
-    accelerator = profile.accelerator
-    assert accelerator is not None
+    usable = usable_bytes(profile)  # refuses a request without a GPU
     tokens, _ = sequence_tokens_for(request, profile.model)
-    usable = usable_bytes(profile)
     total = int(evaluate(profile, tokens, request.concurrent_sequences).total_bytes)
     headroom = usable - total
     return FitResult(
-        gpu=accelerator.id,
+        gpu=profile.accelerator.id,  # type: ignore[union-attr]
         gpus=request.gpus,
         usable_bytes=usable,
         total_bytes=total,

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import Catalog
-from core.engines import ENGINES, EngineSettings
+from core.engines import ENGINES, EngineSettings, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
 
@@ -43,7 +43,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
             choice(model_ids, lambda v: catalog.model(v).id),
             many=many_models,
         ),
-        Param("engine", "vllm", choice(list(ENGINES), lambda v: _engine_id(v))),
+        Param("engine", "vllm", choice(list(ENGINES), lambda v: engine_policy(v).id)),
         Param("weights", "bf16", choice([f.id for f in catalog.weight_formats], lambda v: catalog.weight_format(v).id)),
         Param("kv", "bf16", choice([k.id for k in catalog.kv_cache_types], lambda v: catalog.kv_cache_type(v).id)),
         Param("ctx", 32_768, integer(1, MAX_CONTEXT_TOKENS)),
@@ -69,12 +69,6 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
     if gpu_mode != "none":
         params.append(Param("count", 1, integer(1, 64)))
     return params
-
-
-def _engine_id(name: str) -> str:
-    from core.engines import engine_policy
-
-    return engine_policy(name).id
 
 
 def gpu_label(catalog: Catalog) -> Callable[[str], str | None]:

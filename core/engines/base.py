@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -84,6 +85,23 @@ class KvLayout:
     kv_cache_id: str
     bits_per_value: float
     tensor_parallel: int
+
+
+def kv_from_cells(
+    layout: KvLayout, full_cells: Tokens, sliding_cells: Callable[[KvLayerGroup], Tokens], copies: Tokens
+) -> KvFigures:
+    """KV figures for engines that keep `full_cells` tokens in every full layer and
+    `sliding_cells(group)` in each sliding group, `copies` times (sequences or cache streams)."""
+    full_bytes: Tokens = 0
+    sliding_bytes: Tokens = 0
+    sliding_tokens: Tokens = 0
+    for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
+        if group.window_tokens is None:
+            full_bytes = full_bytes + bytes_per_token * full_cells * copies
+        else:
+            sliding_tokens = sliding_cells(group)
+            sliding_bytes = sliding_bytes + bytes_per_token * sliding_tokens * copies
+    return KvFigures(full_bytes, sliding_bytes, full_cells, sliding_tokens)
 
 
 class ActivationModel(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.architecture import FULL, TextConfig
+from core.architecture import TextConfig
 from core.engines.base import (
     LOGIT_BYTES,
     ActivationModel,
@@ -14,9 +14,11 @@ from core.engines.base import (
     KvLayout,
     Tokens,
     forward_values_per_token,
+    kv_from_cells,
     minimum,
     pad,
 )
+from core.kv_cache import KvLayerGroup
 from core.units import BYTES_PER_MIB
 
 if TYPE_CHECKING:
@@ -58,18 +60,14 @@ class LlamaCppPolicy(EnginePolicy):
         # n_ubatch never exceeds n_batch, which never exceeds n_ctx.
         n_ubatch = minimum(settings.n_ubatch, pad(tokens * sequences, CELL_PADDING))
         sequences_per_stream = sequences if settings.kv_unified else 1
-        full_bytes: Tokens = 0
-        sliding_bytes: Tokens = 0
-        sliding_cells: Tokens = 0
-        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
-            if group.attention == FULL or group.window_tokens is None:
-                full_bytes = full_bytes + bytes_per_token * cells * streams
-            else:
-                sliding_cells = cells if settings.swa_full else pad(
-                    minimum(cells, group.window_tokens * sequences_per_stream + n_ubatch), CELL_PADDING
-                )
-                sliding_bytes = sliding_bytes + bytes_per_token * sliding_cells * streams
-        return KvFigures(full_bytes, sliding_bytes, cells, sliding_cells)
+
+        def sliding_cells(group: KvLayerGroup) -> Tokens:
+            if settings.swa_full:
+                return cells
+            window = (group.window_tokens or 0) * sequences_per_stream
+            return pad(minimum(cells, window + n_ubatch), CELL_PADDING)
+
+        return kv_from_cells(layout, cells, sliding_cells, streams)
 
     def activations(
         self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
@@ -107,6 +105,7 @@ class LlamaCppPolicy(EnginePolicy):
         full_mib = figures.full_attention_bytes / BYTES_PER_MIB
         sliding_mib = figures.sliding_attention_bytes / BYTES_PER_MIB
         kv_type = GGML_TYPE_NAMES.get(layout.kv_cache_id, layout.kv_cache_id)
+        device_bytes, host_bytes = self.compute_buffer_bytes(profile.model.config.text_config, settings)
 
         def line(mib: float, cache_cells: int, layers: int) -> str:
             # src/llama-kv-cache.cpp's start-up line (K and V are the same size here).
@@ -128,8 +127,8 @@ class LlamaCppPolicy(EnginePolicy):
             "full_attention_mib": round(full_mib, 2),
             "sliding_attention_mib": round(sliding_mib, 2),
             "compute_buffer_bytes": int(profile.activations.fixed_bytes),
-            "compute_buffer_device_bytes": self.compute_buffer_bytes(profile.model.config.text_config, settings)[0],
-            "compute_buffer_host_bytes": self.compute_buffer_bytes(profile.model.config.text_config, settings)[1],
+            "compute_buffer_device_bytes": device_bytes,
+            "compute_buffer_host_bytes": host_bytes,
             "log_lines": [
                 line(full_mib, int(figures.full_attention_tokens), full_layers),
                 line(sliding_mib, int(figures.sliding_attention_tokens), sliding_layers),

@@ -15,6 +15,7 @@ from core.engines.base import (
     KvLayout,
     Tokens,
     forward_values_per_token,
+    kv_from_cells,
     minimum,
     pad,
 )
@@ -42,18 +43,7 @@ class MlxPolicy(EnginePolicy):
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
         grown = pad(tokens, CACHE_STEP_TOKENS)
-        full_bytes: Tokens = 0
-        sliding_bytes: Tokens = 0
-        full_tokens: Tokens = 0
-        sliding_tokens: Tokens = 0
-        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
-            if group.window_tokens is None:
-                full_tokens = grown
-                full_bytes = full_bytes + bytes_per_token * grown * sequences
-            else:
-                sliding_tokens = minimum(grown, group.window_tokens)
-                sliding_bytes = sliding_bytes + bytes_per_token * sliding_tokens * sequences
-        return KvFigures(full_bytes, sliding_bytes, full_tokens, sliding_tokens)
+        return kv_from_cells(layout, grown, lambda group: minimum(grown, group.window_tokens or 0), sequences)
 
     def activations(
         self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool

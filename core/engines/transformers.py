@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.architecture import FULL, TextConfig
+from core.architecture import TextConfig
 from core.engines.base import (
     ACTIVATION_BYTES,
     LOGIT_BYTES,
@@ -15,6 +15,7 @@ from core.engines.base import (
     KvLayout,
     Tokens,
     forward_values_per_token,
+    kv_from_cells,
     minimum,
 )
 
@@ -34,19 +35,10 @@ class TransformersPolicy(EnginePolicy):
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
-        full_bytes: Tokens = 0
-        sliding_bytes: Tokens = 0
-        full_tokens: Tokens = 0
-        sliding_tokens: Tokens = 0
-        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
-            if group.attention == FULL or group.window_tokens is None:
-                full_tokens = tokens
-                full_bytes = full_bytes + bytes_per_token * tokens * sequences
-            else:
-                # DynamicSlidingWindowLayer keeps sliding_window - 1 tokens.
-                sliding_tokens = minimum(tokens, group.window_tokens - 1)
-                sliding_bytes = sliding_bytes + bytes_per_token * sliding_tokens * sequences
-        return KvFigures(full_bytes, sliding_bytes, full_tokens, sliding_tokens)
+        # DynamicSlidingWindowLayer keeps sliding_window - 1 tokens.
+        return kv_from_cells(
+            layout, tokens, lambda group: minimum(tokens, (group.window_tokens or 0) - 1), sequences
+        )
 
     def activations(
         self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool

@@ -62,19 +62,25 @@ class PagedLayout:
     def min_block_tokens(self) -> int:
         return min(t.block_tokens for t in self.types)
 
+    def blocks_per_group(self, paged: PagedType, tokens: Tokens) -> Tokens:
+        """Blocks one request holds in one group of `paged`: full attention (or any layer
+        without the hybrid manager) ceil(T / block); sliding ceil(min(W - 1 + in_flight, T) /
+        block) + 1."""
+        if paged.window_tokens is None:
+            return ceil_div(tokens, paged.block_tokens)
+        held = minimum(paged.window_tokens - 1 + self.in_flight_tokens, tokens)
+        return ceil_div(held, paged.block_tokens) + 1
+
     def blocks_per_request(self, tokens: Tokens) -> tuple[Tokens, Tokens]:
-        """(full-attention blocks, sliding blocks) one request of `tokens` tokens holds: full
-        groups ceil(T / block); sliding groups ceil(min(W - 1 + in_flight, T) / block) + 1."""
+        """(full-attention blocks, sliding blocks) one request of `tokens` tokens holds."""
         full: Tokens = 0
         sliding: Tokens = 0
         for paged in self.types:
-            if paged.window_tokens is None and paged.attention == FULL:
-                full = full + paged.groups * ceil_div(tokens, paged.block_tokens)
-            elif paged.window_tokens is None:
-                sliding = sliding + paged.groups * ceil_div(tokens, paged.block_tokens)
+            blocks = paged.groups * self.blocks_per_group(paged, tokens)
+            if paged.attention == FULL:
+                full = full + blocks
             else:
-                held = minimum(paged.window_tokens - 1 + self.in_flight_tokens, tokens)
-                sliding = sliding + paged.groups * (ceil_div(held, paged.block_tokens) + 1)
+                sliding = sliding + blocks
         return full, sliding
 
 
@@ -128,13 +134,11 @@ class VllmPolicy(EnginePolicy):
         full_tokens: Tokens = 0
         sliding_tokens: Tokens = 0
         for paged in prepared.types:
-            if paged.window_tokens is None and paged.attention == FULL:
-                full_tokens = ceil_div(tokens, paged.block_tokens) * paged.block_tokens
-            elif paged.window_tokens is None:
-                sliding_tokens = ceil_div(tokens, paged.block_tokens) * paged.block_tokens
+            held = prepared.blocks_per_group(paged, tokens) * paged.block_tokens
+            if paged.attention == FULL:
+                full_tokens = held
             else:
-                held = minimum(paged.window_tokens - 1 + prepared.in_flight_tokens, tokens)
-                sliding_tokens = (ceil_div(held, paged.block_tokens) + 1) * paged.block_tokens
+                sliding_tokens = held
         return KvFigures(
             full_blocks * block_bytes * sequences,
             sliding_blocks * block_bytes * sequences,
