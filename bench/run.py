@@ -64,8 +64,8 @@ def main() -> None:
     print("| benchmark | median | p95 | target | runs |")
     print("|---|---|---|---|---|")
     print(row("one estimate (profile cached)", timed(lambda: estimate(request), 2000), "us", 1e6, "< 200 us"))
-    for engine, weights in (("llama.cpp", "q4_k_m"), ("vllm", "fp8"), ("mlx", "mlx-4bit")):
-        other = request.model_copy(update={"engine": engine, "weight_format": weights, "gpus": 1})
+    for engine, weights, gpu in (("llama.cpp", "q4_k_m", "h100"), ("vllm", "fp8", "h100"), ("mlx", "mlx-4bit", "m4 max 128gb")):
+        other = request.model_copy(update={"engine": engine, "weight_format": weights, "gpus": 1, "gpu": gpu})
         estimate(other)
         print(row(f"one estimate, {engine} (profile cached)", timed(lambda: estimate(other), 2000), "us", 1e6, "< 200 us"))
     print(row("one estimate (cold: profile rebuilt)", timed(cold_estimate, 200), "us", 1e6, "< 200 us"))
