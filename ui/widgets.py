@@ -166,7 +166,8 @@ def scenario_sidebar(
         bar.number_input("GPU count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
         gpu_count = int(state.value("count"))
 
-    pool = float(state.value("kv_pool_gib"))
+    # A link may carry a pool smaller than one byte (1e-300 GiB): that is no pool, so utilisation decides.
+    pool_bytes = round(float(state.value("kv_pool_gib")) * 2**30)
     if many_models is None:
         models = [m.id for m in catalog.models]
     else:
@@ -190,7 +191,7 @@ def scenario_sidebar(
             swa_full=bool(state.value("swa_full")),
             kv_unified=bool(state.value("kv_unified")),
             gpu_memory_utilization=float(state.value("gpu_util")),
-            kv_cache_memory_bytes=int(pool * 2**30) if pool > 0 else None,
+            kv_cache_memory_bytes=pool_bytes if pool_bytes > 0 else None,
             max_num_batched_tokens=int(state.value("batched_tokens")),
             block_size=int(state.value("block")),  # type: ignore[arg-type]
             async_scheduling=bool(state.value("async")),
