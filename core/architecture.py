@@ -1,9 +1,9 @@
-"""The layer-by-layer model of a Gemma 4 network, read from config.json-style fields."""
+"""The layer-by-layer model of a decoder network (Gemma 4 first), read from config.json-style fields."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -14,6 +14,9 @@ FULL: AttentionType = "full_attention"
 # Gemma 4's default layer rhythm when a config omits `layer_types`: five sliding layers, then
 # one full layer (transformers' Gemma4TextConfig.__post_init__, sliding_window_pattern = 6).
 DEFAULT_SLIDING_WINDOW_PATTERN = 6
+# MoE layers carry three extra norms (pre/post for the expert branch and a post-merge norm).
+MOE_EXTRA_NORMS_PER_LAYER = 3
+GEMMA4_TEXT = "gemma4_text"
 # Defaults that no variant overrides (transformers Gemma4TextConfig: global_head_dim pops 512).
 DEFAULT_GLOBAL_HEAD_DIM = 512
 
@@ -30,7 +33,11 @@ class LayerOverride(_Frozen):
 
 
 class TextConfig(_Frozen):
-    """The decoder's `text_config`, field names as in Hugging Face's Gemma4TextConfig."""
+    """The decoder's `text_config`, field names as in Hugging Face's Gemma4TextConfig.
+
+    The fields after `moe_intermediate_size` describe how other families differ from Gemma 4
+    (biases, norms, MoE layout); their defaults are Gemma 4's, so data/models.json omits them.
+    core/hf_import.py fills them from other families' config.json files."""
 
     vocab_size: int = Field(gt=0)
     hidden_size: int = Field(gt=0)
@@ -44,7 +51,8 @@ class TextConfig(_Frozen):
     num_global_key_value_heads: int | None = Field(default=None, gt=0)
     # Stored as sorted (layer, override) pairs so the config stays hashable (cache keys).
     per_layer_config: tuple[tuple[int, LayerOverride], ...] | None = None
-    sliding_window: int = Field(gt=1)
+    # None when no layer uses a sliding window (Llama, Qwen, Phi-4).
+    sliding_window: int | None = Field(default=None, gt=1)
     layer_types: tuple[AttentionType, ...] | None = None
     max_position_embeddings: int = Field(gt=0)
     tie_word_embeddings: bool = True
@@ -58,6 +66,31 @@ class TextConfig(_Frozen):
     num_experts: int | None = Field(default=None, gt=0)
     top_k_experts: int | None = Field(default=None, gt=0)
     moe_intermediate_size: int | None = Field(default=None, gt=0)
+
+    # Which family the config came from (its `model_type`), for labels only.
+    model_type: str = Field(default=GEMMA4_TEXT, min_length=1, max_length=64)
+    # transformers' Gemma 4 forces the last layer to full attention; no other family does.
+    last_layer_full: bool = True
+    qk_norm: bool = True  # q_norm and k_norm scales of head_dim (Gemma 3/4, Qwen3)
+    qkv_bias: bool = False  # biases on q, k, v (Qwen2, gpt-oss, Llama attention_bias)
+    o_proj_bias: bool = False  # bias on o_proj (gpt-oss, Llama attention_bias)
+    attention_sinks: bool = False  # one learned sink logit per query head (gpt-oss)
+    norms_per_layer: int = Field(default=4, ge=0, le=16)  # hidden-wide norms per layer
+    mlp_bias: bool = False  # biases on gate, up and down (Llama mlp_bias)
+    # Per-layer dense MLP widths when they differ by layer (Gemma 3n's intermediate_size list).
+    layer_intermediate_sizes: tuple[Annotated[int, Field(gt=0)], ...] | None = None
+    # Whether MoE layers also keep a dense MLP (Gemma 4 26B-A4B) or the experts replace it.
+    dense_mlp_with_experts: bool = True
+    # MoE models: layers that keep a dense MLP instead of experts (Qwen MoE mlp_only_layers).
+    mlp_only_layers: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    expert_bias: bool = False  # biases on each expert's gate_up and down (gpt-oss)
+    router_bias: bool = False  # bias on the router projection (gpt-oss)
+    router_scales: bool = True  # Gemma 4's router input scale [H] and per-expert scale [E]
+    moe_extra_norms: int = Field(default=MOE_EXTRA_NORMS_PER_LAYER, ge=0, le=16)
+    shared_expert_intermediate_size: int = Field(default=0, ge=0)  # Qwen2-MoE shared expert
+    # Gemma 3n: AltUp streams (extra copies of the hidden state) and LAuReL low-rank blocks.
+    altup_num_inputs: int = Field(default=0, ge=0, le=64)
+    laurel_rank: int = Field(default=0, ge=0)
 
     @field_validator("per_layer_config", mode="before")
     @classmethod
@@ -97,6 +130,15 @@ class TextConfig(_Frozen):
                 raise ValueError(f"per_layer_config names layers outside the model: {bad}")
         if self.hidden_size_per_layer_input and not self.vocab_size_per_layer_input:
             raise ValueError("hidden_size_per_layer_input needs vocab_size_per_layer_input")
+        if self.sliding_window is None and SLIDING in self.resolved_layer_types():
+            raise ValueError("sliding_attention layers need a sliding_window")
+        if self.layer_intermediate_sizes is not None and len(self.layer_intermediate_sizes) != self.num_hidden_layers:
+            raise ValueError(
+                f"intermediate_size lists {len(self.layer_intermediate_sizes)} layers but "
+                f"num_hidden_layers is {self.num_hidden_layers}"
+            )
+        if any(not 0 <= i < self.num_hidden_layers for i in self.mlp_only_layers):
+            raise ValueError("mlp_only_layers names layers outside the model")
         return self
 
     def resolved_layer_types(self) -> tuple[AttentionType, ...]:
@@ -108,8 +150,9 @@ class TextConfig(_Frozen):
                 SLIDING if (i + 1) % DEFAULT_SLIDING_WINDOW_PATTERN else FULL
                 for i in range(self.num_hidden_layers)
             ]
-        # transformers forces the last layer to full attention whatever the config says.
-        types[-1] = FULL
+        # Gemma 4 in transformers forces the last layer to full attention whatever the config says.
+        if self.last_layer_full:
+            types[-1] = FULL
         return tuple(types)
 
 
@@ -128,6 +171,28 @@ class VisionConfig(_Frozen):
     standardize: bool = False
 
 
+class SiglipVisionConfig(_Frozen):
+    """A SigLIP vision tower (Gemma 3's `vision_config`, model_type siglip_vision_model), with
+    Gemma 3's projector into the decoder."""
+
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    image_size: int = Field(gt=0)
+    patch_size: int = Field(gt=0)
+    num_channels: int = Field(default=3, gt=0)
+    vision_use_head: bool = False
+    # Soft tokens one image becomes in the decoder (Gemma 3: mm_tokens_per_image = 256).
+    mm_tokens_per_image: int = Field(default=256, gt=0)
+
+    @model_validator(mode="after")
+    def _patches(self) -> SiglipVisionConfig:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        return self
+
+
 class AudioConfig(_Frozen):
     """The conformer audio encoder's `audio_config` (Gemma4AudioConfig field names)."""
 
@@ -143,7 +208,7 @@ class ModelConfig(_Frozen):
     """A multimodal `config.json`: the decoder plus optional encoders."""
 
     text_config: TextConfig
-    vision_config: VisionConfig | None = None
+    vision_config: VisionConfig | SiglipVisionConfig | None = None
     audio_config: AudioConfig | None = None
 
 
@@ -159,7 +224,9 @@ class LayerSpec(_Frozen):
     kv_source_layer: int | None = None
     # attention_k_eq_v full layers compute V from the K projection: no v_proj, but V is cached.
     has_v_proj: bool
-    mlp_width: int = Field(gt=0)
+    # Dense MLP width; 0 where routed experts replace the MLP (Mixtral, Qwen3 MoE, gpt-oss).
+    mlp_width: int = Field(ge=0)
+    has_experts: bool = False
 
     @property
     def owns_kv_cache(self) -> bool:
@@ -177,6 +244,8 @@ def full_layer_overrides(
     """
     if text.per_layer_config is not None:
         return dict(text.per_layer_config)
+    if text.model_type != GEMMA4_TEXT:
+        return {}  # other families give full layers the same heads as sliding ones
     full = LayerOverride(
         head_dim=text.global_head_dim or DEFAULT_GLOBAL_HEAD_DIM,
         num_key_value_heads=text.num_global_key_value_heads if text.attention_k_eq_v else None,
@@ -211,7 +280,13 @@ def decoder_layers(text: TextConfig) -> tuple[LayerSpec, ...]:
                 )
             kv_source = last_owner[attention]
 
-        mlp_width = text.intermediate_size
+        has_experts = text.enable_moe_block and index not in text.mlp_only_layers
+        if has_experts and not text.dense_mlp_with_experts:
+            mlp_width = 0
+        elif text.layer_intermediate_sizes is not None:
+            mlp_width = text.layer_intermediate_sizes[index]
+        else:
+            mlp_width = text.intermediate_size
         if text.use_double_wide_mlp and index >= first_shared:
             mlp_width *= 2
 
@@ -225,6 +300,7 @@ def decoder_layers(text: TextConfig) -> tuple[LayerSpec, ...]:
                 kv_source_layer=kv_source,
                 has_v_proj=not (text.attention_k_eq_v and attention == FULL),
                 mlp_width=mlp_width,
+                has_experts=has_experts,
             )
         )
     return tuple(layers)

@@ -100,9 +100,22 @@ class WeightFormat(_Named):
     norm_bits: float = Field(gt=0, le=32)
     router_bits: float = Field(gt=0, le=32)
     encoder_bits: float = Field(gt=0, le=32)
+    # Routed experts; blank means the same as linear layers (only gpt-oss-style formats differ).
+    expert_bits: float | None = Field(default=None, gt=0, le=32)
     engines: EngineList
     derivation: str = Field(min_length=1)
     source: str = Field(min_length=1)
+
+    @property
+    def main_bits(self) -> float:
+        """Bits of the most compressed large tensors (linear layers or routed experts): how
+        far from the checkpoint a format is, for ranking formats by precision."""
+        return min(self.linear_bits, self.bits_for("experts"))
+
+    def applies_to(self, model: ModelSpec) -> bool:
+        """False for a format that only changes routed experts, on a model without any (it would
+        repeat the 16-bit row)."""
+        return self.bits_for("experts") == self.linear_bits or model.config.text_config.enable_moe_block
 
     def bits_for(self, group: TensorGroup) -> float:
         return {
@@ -113,6 +126,7 @@ class WeightFormat(_Named):
             "norm": self.norm_bits,
             "router": self.router_bits,
             "encoder": self.encoder_bits,
+            "experts": self.linear_bits if self.expert_bits is None else self.expert_bits,
         }[group]
 
 
@@ -195,10 +209,12 @@ class Observation(_Entry):
 E = TypeVar("E", bound=BaseModel)
 
 
-def _problem(error: ValidationError) -> tuple[str, str]:
-    """The first failing field (dotted path) and its message."""
+def validation_problem(error: ValidationError) -> tuple[str, str]:
+    """The first failing field (dotted path) and its message. Union members' class names
+    (VisionConfig or SiglipVisionConfig) are left out of the path: they are not fields."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(entry)"
+    parts = [part for part in first["loc"] if not (isinstance(part, str) and part[:1].isupper())]
+    field = ".".join(str(part) for part in parts) or "(entry)"
     message = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
     if isinstance(given, (str, int, float)) and first["type"] != "missing":
@@ -251,7 +267,7 @@ def _read_csv(
         try:
             rows.append(entry.model_validate(build(cells)))
         except ValidationError as error:
-            field, message = _problem(error)
+            field, message = validation_problem(error)
             if field.split(".")[0] not in header and message == "Field required":
                 raise CatalogError(name, None, field.split(".")[0], "column is missing") from None
             raise CatalogError(name, where, field, message) from None
@@ -282,7 +298,7 @@ def _read_models(path: Path) -> list[ModelSpec]:
         try:
             models.append(ModelSpec.model_validate(raw))
         except ValidationError as error:
-            field, message = _problem(error)
+            field, message = validation_problem(error)
             raise CatalogError(name, where, field, message) from None
     return models
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.architecture import FULL
+from core.architecture import FULL, SiglipVisionConfig
 from core.catalog import (
     Accelerator,
     Catalog,
@@ -87,7 +87,7 @@ class WeightComponent(BaseModel):
     params: int = Field(ge=0)
     bits_per_weight: float = Field(gt=0)
     bytes: int = Field(ge=0)
-    quantised: bool = Field(description="stored at the format's linear-layer precision")
+    quantised: bool = Field(description="stored at the format's linear-layer (or routed-expert) precision")
     placement: Literal["accelerator", "host"]
 
 
@@ -175,7 +175,12 @@ class Evaluation:
 
 def media_tokens(model: ModelSpec, images: int, image_tokens: int, audio_seconds: float) -> int:
     """Context tokens that images and audio occupy in one sequence."""
-    tokens = images * (image_tokens + MEDIA_DELIMITER_TOKENS)
+    vision = model.config.vision_config
+    if images and vision is None:
+        raise PlanningError(f"{model.id} has no vision encoder; set images per request to 0")
+    # A SigLIP tower (Gemma 3) gives every image the same number of soft tokens.
+    per_image = image_tokens if not isinstance(vision, SiglipVisionConfig) else vision.mm_tokens_per_image
+    tokens = images * (per_image + MEDIA_DELIMITER_TOKENS)
     if audio_seconds > 0:
         if not model.takes_audio:
             raise PlanningError(f"{model.id} has no audio encoder; audio needs gemma-4-e2b or gemma-4-e4b")
@@ -196,7 +201,7 @@ def _weights(
         "per_layer_projection": "linear",
         "attention": "linear",
         "mlp": "linear",
-        "experts": "linear",
+        "experts": "experts",
         "router": "router",
         "norms": "norm",
         "buffers": "norm",
@@ -217,7 +222,7 @@ def _weights(
                 params=count,
                 bits_per_weight=bits,
                 bytes=math.ceil(count * bits / 8),
-                quantised=bits == weight_format.linear_bits,
+                quantised=bits in (weight_format.linear_bits, weight_format.bits_for("experts")),
                 placement="host" if on_host else "accelerator",
             )
         )
@@ -307,7 +312,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         activations=policy.activations(text, split, settings, allowance.kind in UNIFIED_MEMORY_KINDS),
         overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
-        naive_weights_bytes=params.total * weight_format.linear_bits / 8 * NAIVE_OVERHEAD_FACTOR,
+        naive_weights_bytes=params.total * weight_format.main_bits / 8 * NAIVE_OVERHEAD_FACTOR,
     )
 
 

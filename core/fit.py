@@ -138,6 +138,8 @@ def fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[F
     rows = []
     for model in catalog.models:
         for weight_format in catalog.weight_formats:
+            if not weight_format.applies_to(model):
+                continue
             cell = request.model_copy(update={"model": model.id, "weight_format": weight_format.id})
             try:
                 result = fit(cell, catalog)

@@ -8,9 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.architecture import (
+    GEMMA4_TEXT,
     AudioConfig,
     LayerSpec,
     ModelConfig,
+    SiglipVisionConfig,
     TextConfig,
     VisionConfig,
     decoder_layers,
@@ -19,13 +21,13 @@ from core.architecture import (
 # How a weight format treats a group of tensors: quantised linear layers, or the groups that
 # formats commonly keep at another precision (see data/weight_formats.csv).
 TensorGroup = Literal[
-    "linear", "projection", "token_embedding", "per_layer_embedding", "norm", "router", "encoder"
+    "linear", "experts", "projection", "token_embedding", "per_layer_embedding", "norm", "router", "encoder"
 ]
 
-# Norms per decoder layer: input, post-attention, pre- and post-feed-forward (gemma4 modeling).
-NORMS_PER_LAYER = 4
-# MoE layers carry three extra norms (pre/post for the expert branch and a post-merge norm).
-MOE_EXTRA_NORMS_PER_LAYER = 3
+# Gemma 3n AltUp, per layer: correction coefficients [n, n], prediction coefficients
+# [n, n^2], a modality router [H, n] with its norm [H], and an output scale [H]
+# (transformers modeling_gemma3n, Gemma3nTextAltUp).
+ALTUP_HIDDEN_VECTORS = 2
 
 
 class ParameterCount(BaseModel):
@@ -49,6 +51,12 @@ class ParameterCount(BaseModel):
     audio: int = Field(ge=0, description="audio encoder plus its projector into the decoder")
     buffers: int = Field(
         ge=0, description="saved non-parameter tensors: not in any published count, but loaded"
+    )
+    input_embedding_lookup: int = Field(
+        default=0,
+        ge=0,
+        description="the input table of an untied token embedding (inside token_embedding): a "
+        "lookup that reads one row per token, unlike the output head",
     )
 
     @property
@@ -77,9 +85,16 @@ class ParameterCount(BaseModel):
 
     @property
     def active_per_token(self) -> int:
-        """Decoder parameters one text token reads: routed experts count top-k of E, and the
-        PLE table counts nothing (a lookup of one row). Encoders run per image or clip."""
-        return self.text - self.experts + self.active_experts - self.per_layer_embedding
+        """Decoder parameters one text token reads: routed experts count top-k of E, and lookup
+        tables count nothing (one row each: the PLE table, and the input embedding when it is not
+        tied to the output head; OpenAI's gpt-oss convention). Encoders run per image or clip."""
+        return (
+            self.text
+            - self.experts
+            + self.active_experts
+            - self.per_layer_embedding
+            - self.input_embedding_lookup
+        )
 
     @property
     def effective(self) -> int:
@@ -93,7 +108,8 @@ class ParameterCount(BaseModel):
     def by_group(self) -> dict[TensorGroup, int]:
         """Counts keyed by how weight formats treat them (quantised or kept)."""
         return {
-            "linear": self.per_layer_projection + self.attention + self.mlp + self.experts,
+            "linear": self.per_layer_projection + self.attention + self.mlp,
+            "experts": self.experts,
             "projection": self.per_layer_model_projection,
             "token_embedding": self.token_embedding,
             "per_layer_embedding": self.per_layer_embedding,
@@ -103,18 +119,26 @@ class ParameterCount(BaseModel):
         }
 
 
-def _attention_params(layer: LayerSpec, hidden: int) -> tuple[int, int]:
-    """(projection weights, norm scales) of one layer's attention; no biases in Gemma 4."""
+def _attention_params(layer: LayerSpec, text: TextConfig) -> tuple[int, int]:
+    """(projection weights and biases, norm scales) of one layer's attention."""
+    hidden = text.hidden_size
     q_width = layer.num_query_heads * layer.head_dim
     kv_width = layer.num_kv_heads * layer.head_dim
     weights = 2 * hidden * q_width  # q_proj and o_proj
-    norms = layer.head_dim  # q_norm
+    weights += q_width * text.qkv_bias + hidden * text.o_proj_bias
+    weights += layer.num_query_heads * text.attention_sinks
+    norms = layer.head_dim * text.qk_norm  # q_norm
     if layer.owns_kv_cache:
-        weights += hidden * kv_width  # k_proj
-        norms += layer.head_dim  # k_norm
-        if layer.has_v_proj:
-            weights += hidden * kv_width  # v_proj (the V norm has no scale)
+        projections = 2 if layer.has_v_proj else 1  # k_proj, and v_proj unless V = K
+        weights += projections * (hidden * kv_width + kv_width * text.qkv_bias)
+        norms += layer.head_dim * text.qk_norm  # k_norm (the V norm has no scale)
     return weights, norms
+
+
+def _expert_params(text: TextConfig, width: int) -> int:
+    """One gated expert of `width`: gate and up [H -> 2W], down [W -> H], optional biases."""
+    hidden = text.hidden_size
+    return 3 * hidden * width + (2 * width + hidden) * text.expert_bias
 
 
 def _text_params(text: TextConfig) -> dict[str, int]:
@@ -132,11 +156,13 @@ def _text_params(text: TextConfig) -> dict[str, int]:
             "active_experts",
             "router",
             "norms",
+            "input_embedding_lookup",
         ),
         0,
     )
     count["token_embedding"] = text.vocab_size * hidden
     if not text.tie_word_embeddings:
+        count["input_embedding_lookup"] = count["token_embedding"]
         count["token_embedding"] *= 2  # a separate output head of the same shape
 
     ple_width = text.hidden_size_per_layer_input
@@ -148,23 +174,39 @@ def _text_params(text: TextConfig) -> dict[str, int]:
         count["norms"] += ple_width
 
     for layer in layers:
-        attention_weights, attention_norms = _attention_params(layer, hidden)
+        attention_weights, attention_norms = _attention_params(layer, text)
         count["attention"] += attention_weights
-        count["norms"] += attention_norms + NORMS_PER_LAYER * hidden
-        count["mlp"] += 3 * hidden * layer.mlp_width  # gate, up, down
+        count["norms"] += attention_norms + text.norms_per_layer * hidden
+        # gate, up, down (+ biases)
+        count["mlp"] += 3 * hidden * layer.mlp_width + (2 * layer.mlp_width + hidden) * text.mlp_bias * (layer.mlp_width > 0)
         if ple_width:
             # Per layer: gate hidden -> 256, projection 256 -> hidden, and a hidden-wide norm.
             count["per_layer_projection"] += 2 * hidden * ple_width
             count["norms"] += hidden
-        if text.enable_moe_block:
+        if layer.has_experts:
             experts = text.num_experts or 0
-            expert_params = 3 * hidden * (text.moe_intermediate_size or 0)  # gate_up + down
+            expert_params = _expert_params(text, text.moe_intermediate_size or 0)
             count["experts"] += experts * expert_params
             count["active_experts"] += (text.top_k_experts or 0) * expert_params
-            # Router: input scale [H], projection [E, H], per-expert scale [E].
-            count["router"] += hidden * experts + hidden + experts
-            count["norms"] += MOE_EXTRA_NORMS_PER_LAYER * hidden
+            # Router projection [E, H]; Gemma 4 adds an input scale [H] and per-expert scale [E].
+            count["router"] += hidden * experts + experts * text.router_bias
+            count["router"] += (hidden + experts) * text.router_scales
+            count["norms"] += text.moe_extra_norms * hidden
+            if text.shared_expert_intermediate_size:
+                # Always-on shared expert and its sigmoid gate [1, H] (Qwen2-MoE): dense MLP.
+                count["mlp"] += 3 * hidden * text.shared_expert_intermediate_size + hidden
+        if text.altup_num_inputs:
+            streams = text.altup_num_inputs
+            count["per_layer_projection"] += streams * streams + streams**3 + hidden * streams
+            count["norms"] += ALTUP_HIDDEN_VECTORS * hidden
+        if text.laurel_rank:
+            # LAuReL: hidden -> rank -> hidden, and its post norm.
+            count["per_layer_projection"] += 2 * hidden * text.laurel_rank
+            count["norms"] += hidden
 
+    if text.altup_num_inputs:
+        # Model level: projections into and out of the extra AltUp streams, hidden x hidden each.
+        count["per_layer_model_projection"] += 2 * (text.altup_num_inputs - 1) * hidden * hidden
     count["norms"] += hidden  # final norm
     return count
 
@@ -173,8 +215,8 @@ def buffer_values(config: ModelConfig) -> int:
     """Buffers a checkpoint saves: one `layer_scalar` per decoder layer (transformers
     modeling_gemma4: register_buffer("layer_scalar", torch.ones(1))) and, on the large vision
     encoder, a standardisation bias and scale of its hidden width (gemma4-architecture.md)."""
-    values = config.text_config.num_hidden_layers
-    if config.vision_config is not None and config.vision_config.standardize:
+    values = config.text_config.num_hidden_layers if config.text_config.model_type == GEMMA4_TEXT else 0
+    if isinstance(config.vision_config, VisionConfig) and config.vision_config.standardize:
         values += 2 * config.vision_config.hidden_size
     return values
 
@@ -192,6 +234,26 @@ def vision_params(vision: VisionConfig, text_hidden: int) -> int:
     )
     projector = h * text_hidden
     return patch_embedding + position_table + vision.num_hidden_layers * per_layer + projector
+
+
+def siglip_params(vision: SiglipVisionConfig, text_hidden: int) -> int:
+    """SigLIP tower (transformers modeling_siglip: every linear and LayerNorm has a bias) plus
+    Gemma 3's projector: mm_input_projection_weight [H_vision, H_text] and mm_soft_emb_norm."""
+    h, width = vision.hidden_size, vision.intermediate_size
+    positions = (vision.image_size // vision.patch_size) ** 2
+    patch_embedding = vision.num_channels * vision.patch_size**2 * h + h
+    per_layer = (
+        4 * (h * h + h)  # q, k, v, o with biases
+        + (h * width + width) + (width * h + h)  # fc1, fc2 with biases
+        + 2 * 2 * h  # two LayerNorms, scale and bias
+    )
+    post_layernorm = 2 * h
+    head = 0
+    if vision.vision_use_head:
+        # Attention-pooling head: probe, multi-head attention (in/out projections), LayerNorm, MLP.
+        head = h + (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (h * width + width) + (width * h + h)
+    projector = h * text_hidden + h
+    return patch_embedding + positions * h + vision.num_hidden_layers * per_layer + post_layernorm + head + projector
 
 
 def audio_params(audio: AudioConfig, text_hidden: int) -> int:
@@ -222,13 +284,22 @@ def audio_params(audio: AudioConfig, text_hidden: int) -> int:
     return subsampling + audio.num_hidden_layers * per_layer + output_projection + projector
 
 
+def _vision(config: ModelConfig, text_hidden: int) -> int:
+    vision = config.vision_config
+    if vision is None:
+        return 0
+    if isinstance(vision, SiglipVisionConfig):
+        return siglip_params(vision, text_hidden)
+    return vision_params(vision, text_hidden)
+
+
 @lru_cache(maxsize=64)
 def count_parameters(config: ModelConfig) -> ParameterCount:
     """Every parameter of the model, by component, from its architecture alone."""
     text_hidden = config.text_config.hidden_size
     return ParameterCount(
         **_text_params(config.text_config),
-        vision=vision_params(config.vision_config, text_hidden) if config.vision_config else 0,
+        vision=_vision(config, text_hidden),
         audio=audio_params(config.audio_config, text_hidden) if config.audio_config else 0,
         buffers=buffer_values(config),
     )

@@ -107,7 +107,7 @@ def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
                 candidates,
                 key=lambda row: (
                     quality_score(catalog, row.model),
-                    catalog.weight_format(row.weight_format).linear_bits,
+                    catalog.weight_format(row.weight_format).main_bits,
                     row.headroom_bytes,
                 ),
             )
@@ -124,8 +124,8 @@ def _cheaper_rows(rows: Sequence[FitRow], catalog: Catalog, best: FitRow) -> lis
         if row.total_bytes >= best.total_bytes:
             continue
         held = chosen.get(row.model)
-        key = (catalog.weight_format(row.weight_format).linear_bits, -row.total_bytes)
-        if held is None or key > (catalog.weight_format(held.weight_format).linear_bits, -held.total_bytes):
+        key = (catalog.weight_format(row.weight_format).main_bits, -row.total_bytes)
+        if held is None or key > (catalog.weight_format(held.weight_format).main_bits, -held.total_bytes):
             chosen[row.model] = row
     return sorted(chosen.values(), key=lambda row: row.total_bytes)
 

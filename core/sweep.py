@@ -50,12 +50,14 @@ def sweep(
     gpus: int = 1,
     engine_settings: EngineSettings | None = None,
     catalog: Catalog | None = None,
+    only_applicable_formats: bool = False,
 ) -> pd.DataFrame:
     """One row per grid point, with the same figures as `estimate` (bytes, int64).
 
     Combinations the engine cannot run (a format it does not load, audio on a model without
     an encoder, a tensor-parallel degree that does not divide the heads) are left out, and so
-    are contexts beyond a model's maximum. With `gpu`, adds usable_bytes, headroom_bytes, fits.
+    are contexts beyond a model's maximum; with `only_applicable_formats`, so are formats that
+    would repeat another row for a model (WeightFormat.applies_to). With `gpu`, adds usable_bytes, headroom_bytes, fits.
     """
     catalog = catalog or load_catalog()
     settings = engine_settings or EngineSettings()
@@ -81,6 +83,8 @@ def sweep(
                 )
                 try:
                     profile = memory_profile(request, catalog)
+                    if only_applicable_formats and not profile.weight_format.applies_to(profile.model):
+                        continue
                     extra = (
                         media_tokens(profile.model, images, image_tokens, audio_seconds)
                         + thinking_tokens

@@ -61,6 +61,8 @@ rows = []
 for model in catalog.models:
     row = {"model": model.display_name}
     for weight_format in catalog.weight_formats:
+        if not weight_format.applies_to(model):
+            continue
         engine = weight_format.engines[0]
         try:
             result = estimate(MemoryRequest(model=model.id, weight_format=weight_format.id, engine=engine, kv_cache_dtype="fp16" if engine == "llama.cpp" else "bf16"), catalog)

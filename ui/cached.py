@@ -65,7 +65,7 @@ def sequence_and_precision_charts(
     by_sequences = sweep(list(models), [request.weight_format], [request.kv_cache_dtype], [request.context_tokens], SEQUENCE_GRID, **options)
     by_precision = sweep(
         list(models), [f.id for f in catalog().weight_formats], [request.kv_cache_dtype], [request.context_tokens],
-        [request.concurrent_sequences], **options,
+        [request.concurrent_sequences], only_applicable_formats=True, **options,
     )
     sequences = charts.memory_lines(
         by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",

@@ -9,7 +9,7 @@ from typing import Literal
 import pandas as pd
 import streamlit as st
 
-from core.catalog import Catalog
+from core.catalog import Catalog, WeightFormat
 from core.engines import ENGINES, EngineSettings, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
@@ -114,7 +114,7 @@ def scenario_sidebar(
     kv_types = [k for k in catalog.kv_cache_types if engine in k.engines]
     if state.value("kv") not in [k.id for k in kv_types]:
         state.reject("kv", f"is not a KV cache type {engine} offers", kv_types[0].id)
-    labels = {f.id: f"{f.display_name} ({f.linear_bits:g} bits)" for f in formats}
+    labels = {f.id: f"{f.display_name} ({_bits_label(f)})" for f in formats}
     if show_format:
         bar.selectbox(
             "Weight format", list(labels), format_func=labels.get, key=key("weights"),
@@ -198,6 +198,13 @@ def scenario_sidebar(
         ),
     )
     return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count)
+
+
+def _bits_label(weight_format: WeightFormat) -> str:
+    experts = weight_format.bits_for("experts")
+    if experts == weight_format.linear_bits:
+        return f"{weight_format.linear_bits:g} bits"
+    return f"{experts:g}-bit experts, {weight_format.linear_bits:g}-bit rest"
 
 
 def page_header(title: str, state: PageState, caption: str) -> None:

@@ -129,8 +129,8 @@ def forward_values_per_token(text: TextConfig, tensor_parallel: int) -> int:
         query = layer.num_query_heads * layer.head_dim
         key_value = TENSORS_PER_LAYER * layer.num_kv_heads * layer.head_dim
         attention = 2 * query + key_value
-        mlp = 3 * layer.mlp_width  # gate, up and their product
-        if text.enable_moe_block:
+        mlp = 3 * (layer.mlp_width + text.shared_expert_intermediate_size * layer.has_experts)
+        if layer.has_experts:
             # Each routed expert: gate, up, their product, and its hidden-width output, all
             # alive until the weighted sum merges the top-k outputs.
             expert = 3 * (text.moe_intermediate_size or 0) + text.hidden_size
@@ -152,7 +152,7 @@ class EnginePolicy(ABC):
     # Accelerator kinds the engine runs on (None: any).
     accelerator_kinds: tuple[str, ...] | None = None
 
-    def prepare(self, layout: KvLayout, window_tokens: int, settings: EngineSettings) -> Any:
+    def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> Any:
         """Static, engine-specific layout computed once per profile (vLLM's pages and groups)."""
         return None
 

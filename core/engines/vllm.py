@@ -93,7 +93,7 @@ class VllmPolicy(EnginePolicy):
     display_name = "vLLM"
     aliases = ("v-llm",)
 
-    def prepare(self, layout: KvLayout, window_tokens: int, settings: EngineSettings) -> PagedLayout:
+    def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         tp = layout.tensor_parallel
         values = {  # per token per layer on one rank
             index: TENSORS_PER_LAYER * group.kv_heads_per_rank(tp) * group.head_dim

@@ -62,7 +62,7 @@ def test_memory_never_falls_as_sequences_rise(request, more):
 @given(requests(), st.sampled_from(TRANSFORMERS_FORMATS), st.sampled_from(TRANSFORMERS_FORMATS))
 def test_more_bits_never_means_less_memory(request, first, second):
     a, b = CATALOG.weight_format(first), CATALOG.weight_format(second)
-    groups = ("linear", "token_embedding", "per_layer_embedding", "norm", "router", "encoder")
+    groups = ("linear", "experts", "projection", "token_embedding", "per_layer_embedding", "norm", "router", "encoder")
     if not all(a.bits_for(g) >= b.bits_for(g) for g in groups):
         return
     wide = estimate(request.model_copy(update={"weight_format": first}))
