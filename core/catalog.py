@@ -317,6 +317,7 @@ class Catalog:
         observations: list[Observation],
         files: Mapping[str, str],
     ) -> None:
+        self._parts = (models, weight_formats, kv_cache_types, accelerators, runtime, benchmarks, observations, files)
         self.models = tuple(models)
         self.weight_formats = tuple(weight_formats)
         self.kv_cache_types = tuple(kv_cache_types)
@@ -331,6 +332,11 @@ class Catalog:
             # Ids without the vendor prefix work too: rtx-4090, mi300x, m4-pro-48gb.
             "GPU": _index(files["gpus"], accelerators, extra=_unprefixed_id),
         }
+
+    def with_models(self, extra: tuple[ModelSpec, ...]) -> Catalog:
+        """This catalogue plus models from elsewhere (imported config.json files), after its
+        own; the same `extra` gives back the same object, so per-catalogue caches keep working."""
+        return _with_models(self, extra) if extra else self
 
     def _find(self, what: str, name: str) -> Any:
         found = self._index[what].get(name.strip().lower())
@@ -353,6 +359,12 @@ class Catalog:
 
     def runtime(self, kind: AcceleratorKind) -> RuntimeAllowance:
         return self._runtime[kind]
+
+
+@lru_cache(maxsize=64)
+def _with_models(base: Catalog, extra: tuple[ModelSpec, ...]) -> Catalog:
+    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files = base._parts
+    return Catalog([*models, *extra], formats, kv_types, accelerators, runtime, benchmarks, observations, files)
 
 
 def _unprefixed_id(accelerator: Accelerator) -> tuple[str, ...]:

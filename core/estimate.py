@@ -202,6 +202,7 @@ def _weights(
         "attention": "linear",
         "mlp": "linear",
         "experts": "experts",
+        "expert_biases": "norm",
         "router": "router",
         "norms": "norm",
         "buffers": "norm",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import zlib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +32,15 @@ from core.params import count_parameters
 MAX_CONFIG_BYTES = 2**20
 # Real configs nest three deep (rope_scaling inside text_config); deeper input is not a config.
 MAX_JSON_DEPTH = 16
-# Integers longer than this are not sizes (10^18 layers, 4,000-digit numbers).
-MAX_INTEGER_DIGITS = 15
+# Integers longer than this are not sizes (a 4,000-digit number); shorter ones reach the field
+# bounds below, which name the field (10^18 layers).
+MAX_INTEGER_DIGITS = 30
 # Nothing published comes near 10^13 parameters (the largest open models are about 2 x 10^12).
 MAX_TOTAL_PARAMS = 10**13
+# Links: one imported model per `custom` value, 'name~payload'. A Llama-style config encodes to
+# about 300 characters; 4,000 keeps a link with three models well under browsers' URL limits.
+LINK_SEPARATOR = "~"
+MAX_LINK_VALUE_CHARS = 4_000
 # A name for the imported model: shown in legends and carried in links.
 NAME_PATTERN = re.compile(r"^[\w .+()/-]{1,48}$")
 
@@ -104,7 +112,7 @@ def parse_config_json(data: bytes | str) -> dict[str, Any]:
         raise ConfigImportError(f"config.json is not UTF-8 text (byte {error.start})") from None
     depth = _nesting_depth(text)
     if depth > MAX_JSON_DEPTH:
-        raise ConfigImportError(f"config.json nests {depth} levels deep; a config nests at most {MAX_JSON_DEPTH}")
+        raise ConfigImportError(f"config.json nests {depth:,} levels deep; a config nests at most {MAX_JSON_DEPTH}")
     try:
         document = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
@@ -539,10 +547,11 @@ def _validated(model: type[Any], values: Mapping[str, Any], where: str) -> Any:
 # --------------------------------------------------------------------------- models for the planner
 
 
-def custom_model_id(name: str) -> str:
-    """A catalogue id for an imported model: 'custom-' and its name as a slug."""
+def custom_model_id(name: str, slot: int) -> str:
+    """A catalogue id for an imported model: 'custom<slot>-' and its name as a slug. The slot
+    (1, 2, 3) keeps two models with similar names apart and gives each a fixed colour."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
-    return f"custom-{slug[:40]}"
+    return f"custom{slot}-{slug[:40]}"
 
 
 def check_name(name: str) -> str:
@@ -554,13 +563,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def model_spec(imported: ImportedModel, name: str) -> ModelSpec:
+def model_spec(imported: ImportedModel, name: str, slot: int = 1) -> ModelSpec:
     """A catalogue entry for an imported model, so every planner function takes it."""
     name = check_name(name)
     params = count_parameters(imported.config)
     modalities: tuple[str, ...] = ("text", "image") if imported.config.vision_config else ("text",)
     return ModelSpec(
-        id=custom_model_id(name),
+        id=custom_model_id(name, slot),
         display_name=name,
         hf_repo_id=f"uploaded config.json ({imported.family})",
         published_total_params=None,
@@ -587,6 +596,35 @@ def load_config_file(path: Path) -> ImportedModel:
 def read_config(data: bytes | str) -> ImportedModel:
     """Parse and size config.json text in one step (uploads and pastes)."""
     return import_config(parse_config_json(data))
+
+
+def encode_link(name: str, imported: ImportedModel) -> str:
+    """'name~payload': the sizing fields compressed (zlib) and base64url-encoded, no padding.
+    Plain data only: decoding parses JSON and validates it like a fresh import (never pickle)."""
+    payload = base64.urlsafe_b64encode(zlib.compress(imported.normalized.encode("utf-8"), 9))
+    return f"{check_name(name)}{LINK_SEPARATOR}{payload.decode('ascii').rstrip('=')}"
+
+
+@lru_cache(maxsize=256)
+def decode_link(value: str) -> tuple[str, ImportedModel]:
+    """The name and model an encode_link value carries; ConfigImportError if it is not one."""
+    if len(value) > MAX_LINK_VALUE_CHARS:
+        raise ConfigImportError(f"a model in a link is at most {MAX_LINK_VALUE_CHARS:,} characters")
+    name, separator, payload = value.partition(LINK_SEPARATOR)
+    if not separator or not re.fullmatch(r"[A-Za-z0-9_-]+", payload):
+        raise ConfigImportError("not a model from this planner's links (expected name~data)")
+    try:
+        packed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        inflater = zlib.decompressobj()
+        # Bounded: a small link cannot inflate past the config size limit (no zip bomb).
+        data = inflater.decompress(packed, MAX_CONFIG_BYTES + 1)
+    except (ValueError, zlib.error):
+        raise ConfigImportError("the model's data in the link is damaged (was the link cut short?)") from None
+    if len(data) > MAX_CONFIG_BYTES or inflater.unconsumed_tail:
+        raise ConfigImportError("the model's data in the link inflates past the 1 MiB config limit")
+    if not inflater.eof:
+        raise ConfigImportError("the model's data in the link is cut short")
+    return check_name(name), import_normalized(data.decode("utf-8", errors="replace"))
 
 
 def import_normalized(data: str) -> ImportedModel:

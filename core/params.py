@@ -43,7 +43,10 @@ class ParameterCount(BaseModel):
     per_layer_projection: int = Field(ge=0, description="per-layer PLE gates and projections")
     attention: int = Field(ge=0, description="q/k/v/o projections of every decoder layer")
     mlp: int = Field(ge=0, description="dense MLP gate/up/down of every decoder layer")
-    experts: int = Field(ge=0, description="all routed experts (MoE)")
+    experts: int = Field(ge=0, description="all routed experts' weights (MoE)")
+    expert_biases: int = Field(
+        default=0, ge=0, description="all routed experts' biases (gpt-oss): kept in 16 bits by MXFP4"
+    )
     active_experts: int = Field(ge=0, description="the top-k experts one token uses (MoE)")
     router: int = Field(ge=0, description="router projections and scales (MoE)")
     norms: int = Field(ge=0, description="every RMSNorm scale in the decoder")
@@ -70,6 +73,7 @@ class ParameterCount(BaseModel):
             + self.attention
             + self.mlp
             + self.experts
+            + self.expert_biases
             + self.router
             + self.norms
         )
@@ -91,6 +95,7 @@ class ParameterCount(BaseModel):
         return (
             self.text
             - self.experts
+            - self.expert_biases
             + self.active_experts
             - self.per_layer_embedding
             - self.input_embedding_lookup
@@ -113,7 +118,7 @@ class ParameterCount(BaseModel):
             "projection": self.per_layer_model_projection,
             "token_embedding": self.token_embedding,
             "per_layer_embedding": self.per_layer_embedding,
-            "norm": self.norms + self.buffers,
+            "norm": self.norms + self.buffers + self.expert_biases,
             "router": self.router,
             "encoder": self.vision + self.audio,
         }
@@ -135,10 +140,10 @@ def _attention_params(layer: LayerSpec, text: TextConfig) -> tuple[int, int]:
     return weights, norms
 
 
-def _expert_params(text: TextConfig, width: int) -> int:
-    """One gated expert of `width`: gate and up [H -> 2W], down [W -> H], optional biases."""
+def _expert_params(text: TextConfig, width: int) -> tuple[int, int]:
+    """(weights, biases) of one gated expert of `width`: gate and up [H -> 2W], down [W -> H]."""
     hidden = text.hidden_size
-    return 3 * hidden * width + (2 * width + hidden) * text.expert_bias
+    return 3 * hidden * width, (2 * width + hidden) * text.expert_bias
 
 
 def _text_params(text: TextConfig) -> dict[str, int]:
@@ -156,6 +161,7 @@ def _text_params(text: TextConfig) -> dict[str, int]:
             "active_experts",
             "router",
             "norms",
+            "expert_biases",
             "input_embedding_lookup",
         ),
         0,
@@ -185,9 +191,10 @@ def _text_params(text: TextConfig) -> dict[str, int]:
             count["norms"] += hidden
         if layer.has_experts:
             experts = text.num_experts or 0
-            expert_params = _expert_params(text, text.moe_intermediate_size or 0)
-            count["experts"] += experts * expert_params
-            count["active_experts"] += (text.top_k_experts or 0) * expert_params
+            weights, biases = _expert_params(text, text.moe_intermediate_size or 0)
+            count["experts"] += experts * weights
+            count["expert_biases"] += experts * biases
+            count["active_experts"] += (text.top_k_experts or 0) * (weights + biases)
             # Router projection [E, H]; Gemma 4 adds an input scale [H] and per-expert scale [E].
             count["router"] += hidden * experts + experts * text.router_bias
             count["router"] += (hidden + experts) * text.router_scales
