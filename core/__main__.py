@@ -7,15 +7,17 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from core.calibrate import CalibrationRow, calibrate
-from core.catalog import CatalogError, UnknownChoiceError, load_catalog
+from core.catalog import Catalog, CatalogError, UnknownChoiceError, load_catalog
 from core.engines import ENGINES, EngineSettings
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.fit import FitResult, fit, fit_matrix
+from core.hf_import import MAX_IMPORTED_MODELS, ConfigImportError, check_name, load_config_file, model_spec
 from core.params import count_parameters
 from core.units import format_bytes, format_params, gb, gib
 
@@ -57,7 +59,7 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         parser.add_argument("--model", help="only this variant (default: all)")
         parser.add_argument("--weights", help="only these formats, comma-separated (default: all)")
     else:
-        parser.add_argument("--model", required=True, help="e2b, e4b, 26b-a4b, 31b (or full ids)")
+        parser.add_argument("--model", help="e2b, e4b, 26b-a4b, 31b (or full ids); default: the --config model")
         parser.add_argument("--weights", default="bf16", help="weight format, e.g. bf16, fp8, awq-int4, q4_k_m")
     parser.add_argument("--kv-dtype", default="bf16", help="KV cache type: bf16, fp16, fp8, q8_0, q4_0")
     parser.add_argument("--engine", default="transformers", help=f"serving engine: {', '.join(ENGINES)}")
@@ -99,6 +101,15 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
 SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 
 
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("your own model")
+    group.add_argument(
+        "--config", action="append", metavar="PATH",
+        help="a Hugging Face config.json to size beside Gemma 4 (repeatable, up to 3)",
+    )
+    group.add_argument("--name", action="append", help="a name for each --config model (default: its file name)")
+
+
 def _size(text: str) -> int:
     """Bytes from '4563402752', '4.25GiB' or '4.5 GB'."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
@@ -114,8 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="parameter counts by component")
     params.add_argument("--model", help="one variant (default: all four)")
     params.add_argument("--json", action="store_true", help="machine-readable output")
-    _scenario_flags(commands.add_parser("estimate", help="memory for one scenario"), matrix=False)
-    _scenario_flags(commands.add_parser("fit", help="every variant x weight format on a GPU"), matrix=True)
+    _config_flags(params)
+    estimate_parser = commands.add_parser("estimate", help="memory for one scenario")
+    _scenario_flags(estimate_parser, matrix=False)
+    _config_flags(estimate_parser)
+    fit_parser = commands.add_parser("fit", help="every variant x weight format on a GPU")
+    _scenario_flags(fit_parser, matrix=True)
+    _config_flags(fit_parser)
     calibrate_parser = commands.add_parser(
         "calibrate", help="every observation in data/observations.csv against our prediction"
     )
@@ -165,8 +181,8 @@ def _request(args: argparse.Namespace) -> MemoryRequest:
         raise UsageError(f"{FLAGS.get(field, field)}: {first['msg'].lower()} (got {given!r})") from None
 
 
-def _params_json(model_id: str) -> dict[str, Any]:
-    params = count_parameters(load_catalog().model(model_id).config)
+def _params_json(catalog: Catalog, model_id: str) -> dict[str, Any]:
+    params = count_parameters(catalog.model(model_id).config)
     return {
         "model": model_id,
         "total": params.total,
@@ -192,8 +208,8 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     return "\n".join(lines)
 
 
-def _print_params(model_ids: Sequence[str], as_json: bool) -> None:
-    figures = [_params_json(model_id) for model_id in model_ids]
+def _print_params(catalog: Catalog, model_ids: Sequence[str], as_json: bool) -> None:
+    figures = [_params_json(catalog, model_id) for model_id in model_ids]
     if as_json:
         print(json.dumps(figures[0] if len(figures) == 1 else figures, indent=2))
         return
@@ -330,16 +346,50 @@ def _print_calibration(rows: list[CalibrationRow], as_json: bool) -> None:
     print(f"\n{len(rows) - failed} of {len(rows)} observations within tolerance")
 
 
+def _with_configs(catalog: Catalog, args: argparse.Namespace) -> tuple[Catalog, list[str]]:
+    """The catalogue plus every --config model (warnings on stderr), and their ids."""
+    paths = getattr(args, "config", None) or []
+    names = getattr(args, "name", None) or []
+    if len(paths) > MAX_IMPORTED_MODELS:
+        raise UsageError(f"at most {MAX_IMPORTED_MODELS} --config models at once")
+    if len(names) > len(paths):
+        raise UsageError("--name names a --config model: give one --config per --name")
+    specs = []
+    for slot, path in enumerate(paths, start=1):
+        imported = load_config_file(Path(path))
+        name = names[slot - 1] if slot <= len(names) else _default_name(Path(path))
+        for line in (*imported.warnings, *imported.defaults):
+            print(f"note: {path}: {_one_line(line)}", file=sys.stderr)
+        specs.append(model_spec(imported, name, slot))
+    shown = [spec.display_name.lower() for spec in specs]
+    if len(set(shown)) < len(shown):
+        raise UsageError("two --config models have the same name; tell them apart with --name")
+    return catalog.with_models(tuple(specs)), [spec.id for spec in specs]
+
+
+def _default_name(path: Path) -> str:
+    """The file's name, or its folder's for a plain config.json (a downloaded repository)."""
+    stem = path.parent.name if path.stem == "config" and path.parent.name else path.stem
+    try:
+        return check_name(stem[:48])
+    except ConfigImportError:
+        return "imported model"
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    catalog = load_catalog()
+    catalog, imported_ids = _with_configs(load_catalog(), args)
+    if args.command == "estimate" and args.model is None:
+        if not imported_ids:
+            raise UsageError("estimate needs --model (e2b, e4b, 26b-a4b, 31b) or --config PATH")
+        args.model = imported_ids[0]
     if args.command == "calibrate":
         rows = calibrate(catalog)
         _print_calibration(rows, args.json)
         return 0 if all(row.within_tolerance for row in rows) else 1
     if args.command == "params":
         ids = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
-        _print_params(ids, args.json)
+        _print_params(catalog, ids, args.json)
         return 0
     request = _request(args)
     if args.command == "estimate":
@@ -375,7 +425,7 @@ def _one_line(message: object) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
-    except (UsageError, UnknownChoiceError, PlanningError) as error:
+    except (UsageError, UnknownChoiceError, PlanningError, ConfigImportError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except CatalogError as error:

@@ -40,6 +40,8 @@ MAX_TOTAL_PARAMS = 10**13
 # Links: one imported model per `custom` value, 'name~payload'. A Llama-style config encodes to
 # about 300 characters; 4,000 keeps a link with three models well under browsers' URL limits.
 LINK_SEPARATOR = "~"
+# Imported models one view compares with Gemma 4 (each has its own colour and slot).
+MAX_IMPORTED_MODELS = 3
 MAX_LINK_VALUE_CHARS = 4_000
 # A name for the imported model: shown in legends and carried in links.
 NAME_PATTERN = re.compile(r"^[\w .+()/-]{1,48}$")
@@ -571,7 +573,7 @@ def model_spec(imported: ImportedModel, name: str, slot: int = 1) -> ModelSpec:
     return ModelSpec(
         id=custom_model_id(name, slot),
         display_name=name,
-        hf_repo_id=f"uploaded config.json ({imported.family})",
+        hf_repo_id=f"uploaded/{custom_model_id(name, slot)}",
         published_total_params=None,
         published_active_params=None,
         modalities=modalities,  # type: ignore[arg-type]
@@ -606,10 +608,12 @@ def encode_link(name: str, imported: ImportedModel) -> str:
 
 
 @lru_cache(maxsize=256)
-def decode_link(value: str) -> tuple[str, ImportedModel]:
-    """The name and model an encode_link value carries; ConfigImportError if it is not one."""
-    if len(value) > MAX_LINK_VALUE_CHARS:
-        raise ConfigImportError(f"a model in a link is at most {MAX_LINK_VALUE_CHARS:,} characters")
+def decode_link(value: str, max_chars: int = MAX_LINK_VALUE_CHARS) -> tuple[str, ImportedModel]:
+    """The name and model an encode_link value carries; ConfigImportError if it is not one.
+    Links are held to `max_chars`; a value kept in the session only (too long for a link)
+    may pass a larger limit."""
+    if len(value) > max_chars:
+        raise ConfigImportError(f"a model in a link is at most {max_chars:,} characters")
     name, separator, payload = value.partition(LINK_SEPARATOR)
     if not separator or not re.fullmatch(r"[A-Za-z0-9_-]+", payload):
         raise ConfigImportError("not a model from this planner's links (expected name~data)")

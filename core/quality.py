@@ -29,6 +29,12 @@ def normalised_score(benchmark: Benchmark, model_id: str) -> float:
     return best / score
 
 
+def has_benchmarks(catalog: Catalog, model_id: str) -> bool:
+    """Whether the release table scores this model (imported models have no scores)."""
+    model = catalog.model(model_id)
+    return bool(catalog.benchmarks) and all(model.id in benchmark.scores for benchmark in catalog.benchmarks)
+
+
 def quality_score(catalog: Catalog, model_id: str) -> float:
     """Mean normalised score over the release benchmarks (1.0: best on every one). Accepts any
     model id or alias the catalogue knows; the bf16 scores stand for every weight format."""

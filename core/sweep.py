@@ -111,13 +111,15 @@ def sweep(
                         "sequence_tokens": tokens,
                         "weights_bytes": np.full(size, profile.weights_bytes, dtype=np.int64),
                         "host_bytes": np.full(size, profile.host_bytes, dtype=np.int64),
-                        "kv_full_attention_bytes": figures.full_attention_bytes,
-                        "kv_sliding_attention_bytes": figures.sliding_attention_bytes,
-                        "kv_cache_bytes": figures.full_attention_bytes
-                        + figures.sliding_attention_bytes,
-                        "activations_bytes": figures.activations_bytes,
+                        # A model without sliding (or full) layers gets a scalar 0 for them.
+                        "kv_full_attention_bytes": np.broadcast_to(figures.full_attention_bytes, size),
+                        "kv_sliding_attention_bytes": np.broadcast_to(figures.sliding_attention_bytes, size),
+                        "kv_cache_bytes": np.broadcast_to(
+                            figures.full_attention_bytes + figures.sliding_attention_bytes, size
+                        ),
+                        "activations_bytes": np.broadcast_to(figures.activations_bytes, size),
                         "overhead_bytes": np.full(size, profile.overhead_bytes, dtype=np.int64),
-                        "total_bytes": figures.total_bytes,
+                        "total_bytes": np.broadcast_to(figures.total_bytes, size),
                         "naive_kv_cache_bytes": np.ceil(
                             profile.naive_kv_bytes_per_token * tokens * batch
                         ).astype(np.int64),

@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from core.fit import fit_matrix
-from core.quality import benchmark_frame, quality_score
+from core.quality import benchmark_frame, has_benchmarks, quality_score
 from core.recommend import recommend
+from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
@@ -13,10 +14,13 @@ from ui.views import verdict_matrix
 from ui.widgets import page_header, download_table, scenario_params, scenario_sidebar
 
 through_app()
-catalog = catalog_or_stop(needs=("gpus", "benchmarks"))
-state = PageState("fit", [p for p in scenario_params(catalog, many_models=False, gpu_mode="one") if p.name != "model"])
+gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
+params = [p for p in scenario_params(gemma, many_models=False, gpu_mode="one") if p.name != "model"]
+state = PageState("fit", [*params, custom_param()])
 state.load()
-scenario = scenario_sidebar(state, catalog, many_models=None, gpu_mode="one")
+catalog, _, custom_ids = with_custom_models(state, gemma)
+scenario = scenario_sidebar(state, gemma, many_models=None, gpu_mode="one")
+custom_models_sidebar(state, catalog)
 state.sync()
 
 request = scenario.request
@@ -41,8 +45,16 @@ if not rows:
     )
     st.stop()
 
-advice = recommend(rows, catalog)
-(st.success if advice.best else st.warning)(advice.text, icon=":material/recommend:")
+# The recommendation weighs benchmark quality, which only the Gemma 4 variants have.
+gemma_rows = [r for r in rows if has_benchmarks(catalog, r.model)]
+advice = recommend(gemma_rows, catalog) if gemma_rows else None
+if advice is not None:
+    (st.success if advice.best else st.warning)(advice.text, icon=":material/recommend:")
+if custom_ids:
+    st.caption(
+        "Your own models are sized like Gemma 4 (same engine rules) but have no release benchmark "
+        "scores, so the recommendation and the quality column cover Gemma 4 only."
+    )
 
 st.subheader("Variant x weight format")
 matrix = verdict_matrix(rows, names, format_names)
@@ -62,7 +74,7 @@ detail = pd.DataFrame(
         "headroom (GiB)": round(r.headroom_bytes / 2**30, 2),
         "longest context (tokens)": r.max_context_tokens,
         "most sequences at this context": r.max_concurrent_sequences,
-        "quality (1 = best)": round(quality_score(catalog, r.model), 3),
+        "quality (1 = best)": round(quality_score(catalog, r.model), 3) if has_benchmarks(catalog, r.model) else None,
     }
     for r in rows
 )
@@ -70,14 +82,14 @@ st.dataframe(detail, hide_index=True, key="fit_detail")
 download_table(detail, f"gemma4-fit-{accelerator.id}", "fit_detail_csv")
 
 st.subheader("Benchmark quality (release table, instruction-tuned, bf16)")
-scores = benchmark_frame(catalog).rename(columns=names)
+scores = benchmark_frame(gemma).rename(columns=names)
 st.dataframe(scores, hide_index=True, key="fit_benchmarks")
 st.caption(
     "Quantised formats are assumed to keep the bf16 scores: the release measured bf16 only. "
     "Quality = mean over benchmarks of each score as a share of the best model's "
     "(for edit distance, best / score)."
 )
-if advice.cheaper:
+if advice is not None and advice.cheaper:
     st.subheader("What cheaper options give up")
     given = pd.DataFrame(
         [

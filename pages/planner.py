@@ -8,6 +8,7 @@ from core.estimate import PlanningError, estimate
 from core.fit import fit
 from ui import charts
 from ui.cached import context_chart, sequence_and_precision_charts
+from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
@@ -15,10 +16,12 @@ from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, w
 from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
-catalog = catalog_or_stop(needs=("gpus",))
-state = PageState("planner", scenario_params(catalog, many_models=True, gpu_mode="many"))
+gemma = catalog_or_stop(needs=("gpus",))
+state = PageState("planner", [*scenario_params(gemma, many_models=True, gpu_mode="many"), custom_param()])
 state.load()
-scenario = scenario_sidebar(state, catalog, many_models=True, gpu_mode="many")
+catalog, custom, custom_ids = with_custom_models(state, gemma)
+scenario = scenario_sidebar(state, gemma, many_models=True, gpu_mode="many")
+custom_models_sidebar(state, catalog)
 state.sync()
 
 names = {m.id: m.display_name for m in catalog.models}
@@ -32,12 +35,12 @@ page_header(
     f"KV cache · {request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s) · "
     "sizes in GiB (2^30 bytes)",
 )
-if not scenario.models:
+if not scenario.models and not custom_ids:
     st.info("Choose at least one model in the sidebar.", icon=":material/info:")
     st.stop()
 
 estimates = []
-for model_id in scenario.models:
+for model_id in [*scenario.models, *custom_ids]:
     try:
         estimates.append(estimate(scenario.with_model(model_id), catalog))
     except PlanningError as error:
@@ -80,8 +83,8 @@ if fits:
 lines = gpu_lines(catalog, request, scenario.gpus)
 models = [e.model for e in estimates]
 try:
-    context_figure = context_chart(tuple(models), request.model_copy(update={"context_tokens": 1}), tuple(lines))
-    sequences_figure, precision_figure = sequence_and_precision_charts(tuple(models), request, tuple(lines))
+    context_figure = context_chart(tuple(models), request.model_copy(update={"context_tokens": 1}), tuple(lines), custom)
+    sequences_figure, precision_figure = sequence_and_precision_charts(tuple(models), request, tuple(lines), custom)
 except PlanningError as error:
     st.error(str(error))
     st.stop()

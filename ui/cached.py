@@ -15,7 +15,7 @@ SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 CACHE_ENTRIES = 256
 
 
-def _sweep_options(request: MemoryRequest) -> dict:
+def _sweep_options(request: MemoryRequest, custom: tuple[str, ...]) -> dict:
     return dict(
         engine=request.engine,
         images=request.images,
@@ -26,13 +26,13 @@ def _sweep_options(request: MemoryRequest) -> dict:
         gpu=request.gpu,
         gpus=request.gpus,
         engine_settings=request.engine_settings,
-        catalog=catalog(),
+        catalog=catalog(custom),
     )
 
 
-def _names() -> tuple[dict[str, str], dict[str, str]]:
+def _names(custom: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
     return (
-        {m.id: m.display_name for m in catalog().models},
+        {m.id: m.display_name for m in catalog(custom).models},
         {f.id: f.display_name for f in catalog().weight_formats},
     )
 
@@ -40,15 +40,17 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 # cache_resource hands back the same figure (no copy per rerun): pages only render it, and
 # exports work on a copy (ui.export.for_export).
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
-def context_chart(models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...]) -> go.Figure:
+def context_chart(
+    models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...], custom: tuple[str, ...] = ()
+) -> go.Figure:
     """Memory against context: independent of the request's own context, so a context change
-    reuses it."""
+    reuses it. `custom`: the page's imported models (ui.custom), which `models` may name."""
     key_request = request.model_copy(update={"context_tokens": 1})
-    names, _ = _names()
-    longest = max(catalog().model(m).max_context_tokens for m in models)
+    names, _ = _names(custom)
+    longest = max(catalog(custom).model(m).max_context_tokens for m in models)
     frame = sweep(
         list(models), [key_request.weight_format], [key_request.kv_cache_dtype], context_grid(longest),
-        [key_request.concurrent_sequences], **_sweep_options(key_request),
+        [key_request.concurrent_sequences], **_sweep_options(key_request, custom),
     )
     return charts.memory_lines(
         frame, "context_tokens", "context tokens per sequence (log scale)",
@@ -58,10 +60,10 @@ def context_chart(models: tuple[str, ...], request: MemoryRequest, lines: tuple[
 
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def sequence_and_precision_charts(
-    models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...]
+    models: tuple[str, ...], request: MemoryRequest, lines: tuple[tuple[str, float], ...], custom: tuple[str, ...] = ()
 ) -> tuple[go.Figure, go.Figure]:
-    names, format_names = _names()
-    options = _sweep_options(request)
+    names, format_names = _names(custom)
+    options = _sweep_options(request, custom)
     by_sequences = sweep(list(models), [request.weight_format], [request.kv_cache_dtype], [request.context_tokens], SEQUENCE_GRID, **options)
     by_precision = sweep(
         list(models), [f.id for f in catalog().weight_formats], [request.kv_cache_dtype], [request.context_tokens],

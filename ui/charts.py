@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -36,8 +37,16 @@ LAYOUT = dict(
 )
 
 
+# Imported models ('custom1-...', 'custom2-...'): one colour per slot, whatever else is shown.
+CUSTOM_ID = re.compile(r"^custom([1-9])-")
+
+
 def model_color(model_id: str, index: int = 0) -> str:
-    return MODEL_COLORS.get(model_id, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+    if model_id in MODEL_COLORS:
+        return MODEL_COLORS[model_id]
+    slot = CUSTOM_ID.match(model_id)
+    position = int(slot.group(1)) - 1 if slot else index
+    return FALLBACK_COLORS[position % len(FALLBACK_COLORS)]
 
 
 def gib(values: pd.Series | float) -> pd.Series | float:

@@ -18,9 +18,15 @@ PART_USERS = {
 }
 
 
-def catalog() -> Catalog:
-    """The validated catalogue; core caches it per data folder for the life of the process."""
-    return load_catalog_parts().catalog
+def catalog(custom: tuple[str, ...] = ()) -> Catalog:
+    """The validated catalogue (core caches it per data folder for the life of the process),
+    plus the imported models that `custom` link values carry (ui.custom)."""
+    base = load_catalog_parts().catalog
+    if not custom:
+        return base
+    from ui.custom import custom_specs
+
+    return base.with_models(custom_specs(custom))
 
 
 def catalog_or_stop(needs: tuple[str, ...] = ()) -> Catalog:

@@ -27,6 +27,8 @@ class Param:
     parse: Callable[[str], Any]
     dump: Callable[[Any], str] = str
     many: bool = False  # a list: comma-separated and/or repeated in the URL
+    # List items that may go into a link (the others stay in the session only).
+    in_link: Callable[[Any], bool] | None = None
 
 
 def integer(low: int, high: int) -> Callable[[str], int]:
@@ -182,6 +184,8 @@ class PageState:
         values = {}
         for param in self.params:
             value = st.session_state.get(self.key(param.name), param.default)
+            if param.many and param.in_link is not None:
+                value = [item for item in value if param.in_link(item)]
             if value != param.default:
                 values[param.name] = ",".join(map(param.dump, value)) if param.many else param.dump(value)
         return values

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from core.architecture import decoder_layers
 from core.catalog import Catalog
 from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, memory_profile
 from core.fit import FitResult, FitRow, usable_bytes
@@ -87,27 +88,31 @@ def fit_rows(results: Sequence[tuple[str, str, FitResult]], catalog: Catalog) ->
 
 
 def why_we_differ(catalog: Catalog, model_id: str) -> list[str]:
-    """The architecture facts that make Gemma 4's memory differ from a naive calculator's."""
+    """The architecture facts that make a model's memory differ from a naive calculator's."""
     model = catalog.model(model_id)
     text = model.config.text_config
-    types = text.resolved_layer_types()
-    sliding = sum(t == "sliding_attention" for t in types)
-    lines = [
-        f"{sliding} of {text.num_hidden_layers} layers use sliding-window attention: they keep only "
-        f"the last {text.sliding_window:,} tokens, not the whole context."
-    ]
+    layers = decoder_layers(text)
+    sliding = [layer for layer in layers if layer.attention == "sliding_attention"]
+    full = [layer for layer in layers if layer.attention == "full_attention"]
+    lines = []
+    if sliding:
+        lines.append(
+            f"{len(sliding)} of {text.num_hidden_layers} layers use sliding-window attention: they keep only "
+            f"the last {text.sliding_window:,} tokens, not the whole context."
+        )
+    else:
+        lines.append(f"All {text.num_hidden_layers} layers attend to the whole context: the naive KV figure is right here.")
     if text.num_kv_shared_layers:
         lines.append(
             f"The last {text.num_kv_shared_layers} layers reuse an earlier layer's keys and values "
             "and keep no cache of their own."
         )
-    if text.attention_k_eq_v:
+    if sliding and full and (full[0].head_dim, full[0].num_kv_heads) != (sliding[0].head_dim, sliding[0].num_kv_heads):
+        shared_projection = " (V comes from the K projection, but both are cached)" if text.attention_k_eq_v else ""
         lines.append(
-            "Full-attention layers have few KV heads of width 512 (V comes from the K projection, "
-            "but both are cached), not the sliding layers' many heads of 256."
+            f"Full-attention layers keep {full[0].num_kv_heads} KV heads of width {full[0].head_dim}{shared_projection}, "
+            f"sliding layers {sliding[0].num_kv_heads} of width {sliding[0].head_dim}."
         )
-    else:
-        lines.append("Full-attention layers use heads of width 512, sliding layers 256.")
     if text.hidden_size_per_layer_input:
         lines.append(
             "The per-layer-embedding table is a lookup, not a matmul: it can live in host memory "

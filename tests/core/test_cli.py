@@ -454,3 +454,56 @@ def test_module_reports_a_broken_catalogue_in_one_line_with_status_1(tmp_path):
     (line,) = [line for line in done.stderr.splitlines() if line.strip()]
     for word in ("gpus.csv", "line 4", row_id, "'memory_bytes'"):
         assert word in line, (word, line)
+
+
+# --- --config: any model's config.json beside Gemma 4 ---
+
+CONFIGS = DATA / "configs"
+
+
+def test_params_config_counts_the_file_beside_gemma_4(capsys):
+    figures = cli_json(capsys, "params", "--config", str(CONFIGS / "llama-3.1-8b.json"))
+    by_model = {f["model"]: f for f in figures}
+    assert set(MODEL_IDS) < set(by_model)
+    # Llama 3.1 8B by hand: 2 x 128,256 x 4,096 + 32 x (41,943,040 + 176,160,768 + 8,192) + 4,096.
+    assert by_model["custom1-llama-3-1-8b"]["total"] == 2 * 128_256 * 4096 + 32 * (41_943_040 + 176_160_768 + 8_192) + 4096
+
+
+def test_estimate_config_defaults_to_the_imported_model(capsys):
+    result = cli_json(
+        capsys, "estimate", "--config", str(CONFIGS / "llama-3.1-8b.json"), "--name", "Llama 8B",
+        "--context", "8192", "--kv-dtype", "bf16",
+    )
+    assert result["model"] == "custom1-llama-8b"
+    # 32 layers x 8 kv heads x 128 x K and V x 2 bytes = 131,072 bytes per token.
+    assert result["kv_cache_bytes"] == 8192 * 131_072
+
+
+def test_fit_config_adds_rows_for_the_imported_model(capsys):
+    rows = cli_json(capsys, "fit", "--gpu", "h100", "--config", str(CONFIGS / "gpt-oss-20b.json"))
+    oss = {row["weight_format"] for row in rows if row["model"] == "custom1-gpt-oss-20b"}
+    assert {"bf16", "mxfp4-experts"} <= oss
+    assert {row["model"] for row in rows} >= set(MODEL_IDS)
+
+
+def test_config_notes_go_to_stderr(capsys):
+    status, out, err = cli(capsys, "params", "--config", str(CONFIGS / "gemma-3-27b-it.json"), "--json")
+    assert status == 0 and json.loads(out)
+    assert "note:" in err and "vocab_size = 262,208" in err
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["params", "--config", "/nonexistent/config.json"], "cannot read /nonexistent/config.json"),
+        (["params", "--config", str(DATA / "gpus.csv")], "not valid JSON"),
+        (["params", "--config", str(CONFIGS / "phi-4.json"), "--config", str(CONFIGS / "phi-4.json")], "same name"),
+        (["params", "--name", "x"], "one --config per --name"),
+        (["params"] + ["--config", str(CONFIGS / "phi-4.json")] * 4, "at most 3"),
+        (["params", "--config", str(CONFIGS / "phi-4.json"), "--name", "bad\nname"], "a model name"),
+    ],
+)
+def test_bad_config_flags_exit_2_with_one_line(capsys, argv, message):
+    status, out, err = cli(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1

@@ -1,6 +1,8 @@
 """Hypothesis-generated query strings on every page: never an exception, always a notice and defaults."""
 
+import base64
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,14 +21,19 @@ PAGES = ["pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.p
 KNOWN_KEYS = [
     "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio", "thinking",
     "ple_host", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib", "batched_tokens", "block", "async",
-    "gpu", "gpus", "count", "benchmark", "bw_eff", "mfu",
+    "gpu", "gpus", "count", "benchmark", "bw_eff", "mfu", "custom",
 ]
+BOMB = "Bomb~" + base64.urlsafe_b64encode(zlib.compress(b"0" * 50_000_000, 9)).decode().rstrip("=")
+SMALL_BOMB = "Bomb~" + base64.urlsafe_b64encode(zlib.compress(b"0" * 3_000_000, 9)).decode().rstrip("=")  # under 4,000 characters
 HOSTILE_VALUES = st.one_of(
     st.sampled_from(["", "-1", "0", "NaN", "nan", "inf", "-inf", "1e400", "9" * 40, "true", "yes", "null", "[]", "{}", "<script>alert(1)</script>", "../../etc/passwd", "=SUM(A1)", "1e-300", "5e-324", "-0.0", "e2b,e2b,e2b", ",,,", "h100,nope"]),
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(min_size=0, max_size=40),
     st.sampled_from(["a" * 10_000, "e2b," * 2_500, "9" * 10_000]),  # 10 kB values
+    # Imported-model values: damaged, truncated, oversized, and a zip bomb's worth of zeros.
+    st.sampled_from(["Mine~AAAA", "Mine~", "~", "Mine~" + "A" * 5_000, "x~eJzLSM3JyQcABiwCFQ", BOMB, SMALL_BOMB]),
+    st.binary(max_size=300).map(lambda b: "Mine~" + base64.urlsafe_b64encode(zlib.compress(b)).decode().rstrip("=")),
 )
 KEYS = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(min_size=1, max_size=20))
 QUERIES = st.lists(st.tuples(KEYS, HOSTILE_VALUES), min_size=1, max_size=6)
