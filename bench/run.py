@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 from core.catalog import load_catalog  # noqa: E402
 from core.estimate import MemoryRequest, _memory_profile, estimate  # noqa: E402
 from core.fit import fit_matrix  # noqa: E402
+from core.hf_import import decode_link, encode_link, read_config  # noqa: E402
 from core.sweep import sweep  # noqa: E402
 
 
@@ -72,6 +73,15 @@ def main() -> None:
     print(row("100,000-point sweep", timed(one_sweep, 10), "ms", 1e3, "< 1,000 ms"))
     print(row("fit matrix: 4 variants x 7 formats + solvers", timed(matrix, 20), "ms", 1e3, "(for pages)"))
     print(row("python -m core estimate, end to end", timed(cli, 10), "ms", 1e3, "< 1,500 ms"))
+    config_text = (ROOT / "data" / "configs" / "gemma-3n-e2b-it.json").read_bytes()
+    print(row("config.json import (parse, bounds, size: Gemma 3n)", timed(lambda: read_config(config_text), 200), "ms", 1e3, "(per upload)"))
+    value = encode_link("Gemma 3n", read_config(config_text))
+
+    def cold_decode() -> None:
+        decode_link.cache_clear()
+        decode_link(value)
+
+    print(row("imported model from a link (decode + validate)", timed(cold_decode, 200), "ms", 1e3, "(per new link)"))
 
 
 if __name__ == "__main__":

@@ -6,16 +6,26 @@ import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import quote
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from core.hf_import import encode_link, load_config_file  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
+# Two imported models beside Gemma 4, the way a shared link carries them.
+OWN_MODELS = ",".join(
+    quote(encode_link(name, load_config_file(ROOT / "data" / "configs" / f"{stem}.json")))
+    for name, stem in (("Llama 3.1 8B", "llama-3.1-8b"), ("Qwen3 30B-A3B", "qwen3-30b-a3b"))
+)
 PORT = 8765
 PAGES = {
     "models": "models",
     "planner": "planner?models=gemma-4-31b,gemma-4-26b-a4b,gemma-4-e4b,gemma-4-e2b&ctx=65536",
+    "own-models": f"planner?models=gemma-4-31b,gemma-4-26b-a4b&ctx=32768&engine=vllm&custom={OWN_MODELS}",
     "fit": "fit?gpu=nvidia-rtx-4090&engine=llama.cpp&kv=q8_0&ctx=16384&weights=gguf-q4_k_m",
     "quality": "quality?gpu=nvidia-l40s",
     "throughput": "throughput?model=gemma-4-26b-a4b&gpus=nvidia-h100-sxm,nvidia-l40s,nvidia-rtx-4090&weights=fp8",

@@ -147,3 +147,27 @@ def test_simultaneous_first_requests_all_get_app_py_navigation(fresh_server, bro
     finally:
         for page in pages:
             page.context.close()
+
+
+def test_uploading_a_config_adds_the_model_and_the_link_reopens_it(open_app, app_server):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "data" / "configs" / "llama-3.1-8b.json"
+    page = open_app("planner?models=gemma-4-31b&engine=transformers&ctx=8192")
+    charts_drawn(page, 2)
+    page.get_by_text("Your own model (config.json)").click()
+    page.get_by_label("Name").fill("Llama 3.1 8B")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(config))
+    expect(page.locator('[data-testid="stFileChipName"]')).to_have_text("llama-3.1-8b.json")
+    wait_for_script_to_finish(page)
+    page.get_by_role("button", name="Add model").click()
+    expect(page.locator('[data-testid="stMetricLabel"]').nth(1)).to_contain_text("Llama 3.1 8B", timeout=30_000)
+    page.wait_for_url("**/planner?*custom=*", timeout=30_000)
+    wait_for_script_to_finish(page)
+    shown = page.locator('[data-testid="stMetricValue"]').nth(1).inner_text()
+    # The same link in a fresh browser context (another person) shows the same model and figure.
+    other = page.context.browser.new_context().new_page()
+    other.goto(page.url)
+    expect(other.locator('[data-testid="stMetricLabel"]').nth(1)).to_contain_text("Llama 3.1 8B", timeout=60_000)
+    expect(other.locator('[data-testid="stMetricValue"]').nth(1)).to_have_text(shown)
+    assert other.locator('[data-testid="stException"]').count() == 0
