@@ -156,13 +156,18 @@ class TextConfig(_Frozen):
         return tuple(types)
 
 
-class VisionConfig(_Frozen):
-    """The vision encoder's `vision_config` (Gemma4VisionConfig field names)."""
+class _VisionTower(_Frozen):
+    """What every vision transformer's config states (Hugging Face field names)."""
 
     hidden_size: int = Field(gt=0)
     intermediate_size: int = Field(gt=0)
     num_hidden_layers: int = Field(gt=0)
     num_attention_heads: int = Field(gt=0)
+
+
+class VisionConfig(_VisionTower):
+    """The vision encoder's `vision_config` (Gemma4VisionConfig field names)."""
+
     num_key_value_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     patch_size: int = Field(default=16, gt=0)
@@ -171,14 +176,10 @@ class VisionConfig(_Frozen):
     standardize: bool = False
 
 
-class SiglipVisionConfig(_Frozen):
+class SiglipVisionConfig(_VisionTower):
     """A SigLIP vision tower (Gemma 3's `vision_config`, model_type siglip_vision_model), with
     Gemma 3's projector into the decoder."""
 
-    hidden_size: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    num_hidden_layers: int = Field(gt=0)
-    num_attention_heads: int = Field(gt=0)
     image_size: int = Field(gt=0)
     patch_size: int = Field(gt=0)
     num_channels: int = Field(default=3, gt=0)
