@@ -15,6 +15,7 @@ from core.hf_import import (
     MAX_LINK_VALUE_CHARS,
     ConfigImportError,
     check_name,
+    custom_model_id,
     decode_link,
     encode_link,
     import_normalized,
@@ -152,8 +153,7 @@ def custom_models_sidebar(state: PageState, catalog: Catalog) -> None:
         )
         for slot, value in enumerate(values, start=1):
             name, imported = decode_link(value, SESSION_VALUE_CHARS)
-            spec = catalog.model(model_spec(imported, name, slot).id)
-            params = count_parameters(spec.config)
+            params = count_parameters(catalog.model(custom_model_id(name, slot)).config)
             row = st.columns([4, 1], vertical_alignment="center")
             row[0].markdown(
                 f"**{name}** · {imported.family} · {params.total / 1e9:,.2f}B parameters"

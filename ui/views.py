@@ -109,8 +109,9 @@ def why_we_differ(catalog: Catalog, model_id: str) -> list[str]:
         )
     if sliding and full and (full[0].head_dim, full[0].num_kv_heads) != (sliding[0].head_dim, sliding[0].num_kv_heads):
         shared_projection = " (V comes from the K projection, but both are cached)" if text.attention_k_eq_v else ""
+        heads = "KV head" if full[0].num_kv_heads == 1 else "KV heads"
         lines.append(
-            f"Full-attention layers keep {full[0].num_kv_heads} KV heads of width {full[0].head_dim}{shared_projection}, "
+            f"Full-attention layers keep {full[0].num_kv_heads} {heads} of width {full[0].head_dim}{shared_projection}, "
             f"sliding layers {sliding[0].num_kv_heads} of width {sliding[0].head_dim}."
         )
     if text.hidden_size_per_layer_input:
