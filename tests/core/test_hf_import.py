@@ -72,7 +72,7 @@ def quantity(name: str, what: str, catalog) -> float:
 def test_every_shipped_config_has_a_published_figure():
     assert {row["config"] for row in PUBLISHED} == set(SHIPPED) - {"gemma-3n-e2b-it"}
     families = {imported(name).model_type for name in SHIPPED}
-    assert {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "phi3", "gpt_oss", "gemma2",
+    assert {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3", "gpt_oss", "gemma2",
             "gemma3_text", "gemma3n_text", "gemma4_text"} <= families
 
 
@@ -130,6 +130,16 @@ def test_qwen3_moe_counts_every_expert_and_reads_eight():
     assert p.active_experts == layers * 8 * expert
     assert p.total == 2 * 151_936 * h + layers * (attention + experts * expert + router + 2 * h) + h
     assert kv_bytes_per_token(imported("qwen3-30b-a3b").config, "full_attention") == 48 * 2 * 4 * 128 * 2
+
+
+def test_qwen2_moe_shared_expert_is_always_read():
+    h, layers = 2048, 24
+    p = counted("qwen1.5-moe-a2.7b")
+    # Shared expert (gated MLP of 5632) and its sigmoid gate [1, H] in every layer.
+    assert p.mlp == layers * (3 * h * 5632 + h)
+    assert p.experts == layers * 60 * 3 * h * 1408
+    attention = 3 * (h * h + h) + h * h  # q, k, v with bias (16 kv heads of 128), o without
+    assert p.active_per_token == layers * (attention + 4 * 3 * h * 1408 + 3 * h * 5632 + h + h * 60 + 2 * h) + 151_936 * h + h
 
 
 def test_gpt_oss_alternates_128_token_windows_and_has_biased_experts():
