@@ -341,6 +341,12 @@ def import_config(document: Mapping[str, Any]) -> ImportedModel:
     if defaults:
         fields = _Fields({**family.defaults, **{k: v for k, v in section.items() if v is not None}}, where, assumed)
     text = _text_config(fields, top, family, model_type, assumed)
+    if family.sliding == "all" and text.sliding_window is not None and fields.section.get("layer_types") is None:
+        warnings.append(
+            f"every layer is sized with the {text.sliding_window:,}-token sliding_window, as transformers "
+            "caches it; engines that ignore a window not listed in layer_types (llama.cpp's llama "
+            "architecture, for one) keep the whole context, so there the KV cache is a lower bound"
+        )
     vision, vision_note = _vision(document, text, model_type, assumed)
     audio = None
     if model_type == GEMMA4_TEXT and isinstance(document.get("audio_config"), dict):
