@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from core.calibrate import CalibrationRow, calibrate
 from core.catalog import Catalog, CatalogError, UnknownChoiceError, load_catalog
-from core.engines import ENGINES, EngineSettings
+from core.engines.base import EngineSettings
+from core.engines.registry import ENGINES
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.fit import FitResult, fit, fit_matrix
 from core.hf_import import MAX_IMPORTED_MODELS, ConfigImportError, check_name, load_config_file, model_spec

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from core.catalog import Catalog, Observation, load_catalog
-from core.engines import EngineSettings
+from core.engines.base import EngineSettings
 from core.estimate import MemoryEstimate, MemoryRequest, estimate
 from core.params import count_parameters
 from core.units import BYTES_PER_GB, BYTES_PER_GIB, BYTES_PER_MIB

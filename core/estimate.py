@@ -20,8 +20,9 @@ from core.catalog import (
     WeightFormat,
     load_catalog,
 )
-from core.engines import EnginePolicy, EngineSettings, PagingError, engine_policy
-from core.engines.base import ActivationModel, KvFigures, KvLayout, Tokens
+from core.engines.registry import engine_policy
+from core.engines.vllm import PagingError
+from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, Tokens
 from core.kv_cache import kv_layer_groups, naive_values_per_token
 from core.params import ParameterCount, TensorGroup, count_parameters
 

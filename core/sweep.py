@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalog import Catalog, load_catalog
-from core.engines import EngineSettings
+from core.engines.base import EngineSettings
 from core.estimate import MemoryRequest, PlanningError, evaluate, media_tokens, memory_profile
 from core.fit import usable_bytes
 

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import Catalog, WeightFormat
-from core.engines import ENGINES, EngineSettings, engine_policy
+from core.engines.base import EngineSettings
+from core.engines.registry import ENGINES, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
 

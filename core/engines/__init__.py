@@ -1,36 +1,6 @@
-"""Engine policies by id: how each serving engine keeps the KV cache and working memory."""
+"""Serving engines' memory policies: base (shared rules), one module per engine, registry.
 
-from __future__ import annotations
-
-from core.catalog import UnknownChoiceError
-from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, minimum
-from core.engines.llama_cpp import LlamaCppPolicy
-from core.engines.mlx import MlxPolicy
-from core.engines.transformers import TransformersPolicy
-from core.engines.vllm import PagingError, VllmPolicy
-
-ENGINES: dict[str, EnginePolicy] = {
-    policy.id: policy for policy in (TransformersPolicy(), LlamaCppPolicy(), VllmPolicy(), MlxPolicy())
-}
-
-
-def engine_policy(name: str) -> EnginePolicy:
-    """Look an engine up by id or alias, case-insensitively."""
-    key = name.strip().lower()
-    for policy in ENGINES.values():
-        if key == policy.id or key in policy.aliases:
-            return policy
-    raise UnknownChoiceError("engine", name, ENGINES)
-
-
-__all__ = [
-    "ENGINES",
-    "ActivationModel",
-    "EnginePolicy",
-    "EngineSettings",
-    "KvFigures",
-    "KvLayout",
-    "PagingError",
-    "engine_policy",
-    "minimum",
-]
+Deliberately empty of imports: a package whose __init__ imports its own modules lets two
+script threads importing at once (a cold server's first requests) deadlock in Python's import
+locks and see half-initialised modules.
+"""

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.catalog import load_catalog
-from core.engines import EngineSettings
+from core.engines.base import EngineSettings
 from core.estimate import MemoryRequest, PlanningError, estimate
 from core.fit import fit
 from core.sweep import sweep

@@ -1,0 +1,23 @@
+"""Engine policies by id: the registry the planner looks engines up in."""
+
+from __future__ import annotations
+
+from core.catalog import UnknownChoiceError
+from core.engines.base import EnginePolicy
+from core.engines.llama_cpp import LlamaCppPolicy
+from core.engines.mlx import MlxPolicy
+from core.engines.transformers import TransformersPolicy
+from core.engines.vllm import VllmPolicy
+
+ENGINES: dict[str, EnginePolicy] = {
+    policy.id: policy for policy in (TransformersPolicy(), LlamaCppPolicy(), VllmPolicy(), MlxPolicy())
+}
+
+
+def engine_policy(name: str) -> EnginePolicy:
+    """Look an engine up by id or alias, case-insensitively."""
+    key = name.strip().lower()
+    for policy in ENGINES.values():
+        if key == policy.id or key in policy.aliases:
+            return policy
+    raise UnknownChoiceError("engine", name, ENGINES)
