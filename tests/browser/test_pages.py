@@ -80,7 +80,8 @@ def test_a_bad_link_shows_a_notice_and_defaults(open_app):
 
 def download(page: Page, label: str, nth: int = 0):
     with page.expect_download(timeout=60_000) as info:
-        page.locator('[data-testid="stDownloadButton"] button', has_text=label).nth(nth).click()
+        # Each download button renders a second, hidden copy (Streamlit 1.67): click the shown one.
+        page.locator('[data-testid="stDownloadButton"] button:visible', has_text=label).nth(nth).click()
     return info.value
 
 
