@@ -31,7 +31,11 @@ DEADLINE_S = 1200  # the whole run stops by itself after 15 minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 PAGES_WITH_CONTEXT = ["planner", "fit", "quality", "throughput"]
-NAVIGATION = ["Models", "Memory planner", "GPU fit", "Quality trade-offs", "Throughput and cost", "Accuracy"]
+# Sidebar link -> the URL path it opens.
+NAVIGATION = {
+    "Models": "models", "Memory planner": "planner", "GPU fit": "fit", "Quality trade-offs": "quality",
+    "Throughput and cost": "throughput", "Accuracy": "accuracy",
+}
 FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -59,17 +63,22 @@ async def session(browser, rng: random.Random, interactions: int, latencies: lis
             # cores measure the load generator, not the server.
             await page.wait_for_timeout(rng.uniform(THINK_MIN_S, THINK_MAX_S) * 1000)
             started = time.perf_counter()
+            # An interaction ends when the URL shows it (the page writes its scenario into the
+            # URL at the end of its run) and the script reports it has finished.
             if rng.random() < 0.7 and await page.get_by_role("spinbutton", name="Context tokens per sequence").count():
                 box = page.get_by_role("spinbutton", name="Context tokens per sequence")
-                await box.fill(str(rng.randint(1024, 131072)))
+                tokens = rng.randint(1024, 131072)
+                await box.fill(str(tokens))
                 await box.press("Enter")
-                await page.wait_for_timeout(50)  # let the rerun start before waiting for its end
+                await page.wait_for_url(f"**ctx={tokens}*", timeout=120_000)
             else:
-                link = page.locator('[data-testid="stSidebarNav"] a', has_text=rng.choice(NAVIGATION)).first
+                name, path = rng.choice(list(NAVIGATION.items()))
+                link = page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
                 # force: under load Playwright's "stable element" check can wait on animations
                 # that a person's click would not.
                 await link.click(timeout=120_000, force=True)
-                await page.wait_for_timeout(50)
+                await page.wait_for_url(f"**/{path}*", timeout=120_000)
+            await page.wait_for_timeout(50)  # the run that follows the URL change has started
             await settle(page)
             latencies.append(time.perf_counter() - started)
             if await page.locator('[data-testid="stException"]').count():
