@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from urllib.parse import parse_qs, urlparse
 from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
@@ -31,9 +32,9 @@ DEADLINE_S = 1200  # the whole run stops by itself after 15 minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 PAGES_WITH_CONTEXT = ["planner", "fit", "quality", "throughput"]
-# Sidebar link -> the URL path it opens.
+# Sidebar link -> the URL path it opens (Models is the default page: "/").
 NAVIGATION = {
-    "Models": "models", "Memory planner": "planner", "GPU fit": "fit", "Quality trade-offs": "quality",
+    "Models": "", "Memory planner": "planner", "GPU fit": "fit", "Quality trade-offs": "quality",
     "Throughput and cost": "throughput", "Accuracy": "accuracy",
 }
 FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -68,16 +69,18 @@ async def session(browser, rng: random.Random, interactions: int, latencies: lis
             if rng.random() < 0.7 and await page.get_by_role("spinbutton", name="Context tokens per sequence").count():
                 box = page.get_by_role("spinbutton", name="Context tokens per sequence")
                 tokens = rng.randint(1024, 131072)
+                if tokens == 32_768:
+                    tokens += 1  # the default context is left out of the URL
                 await box.fill(str(tokens))
                 await box.press("Enter")
-                await page.wait_for_url(f"**ctx={tokens}*", timeout=120_000)
+                await page.wait_for_url(lambda url: parse_qs(urlparse(url).query).get("ctx") == [str(tokens)], timeout=120_000)
             else:
                 name, path = rng.choice(list(NAVIGATION.items()))
                 link = page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
                 # force: under load Playwright's "stable element" check can wait on animations
                 # that a person's click would not.
                 await link.click(timeout=120_000, force=True)
-                await page.wait_for_url(f"**/{path}*", timeout=120_000)
+                await page.wait_for_url(lambda url: urlparse(url).path.strip("/") == path, timeout=120_000)
             await page.wait_for_timeout(50)  # the run that follows the URL change has started
             await settle(page)
             latencies.append(time.perf_counter() - started)
