@@ -28,7 +28,7 @@ FIRST_WAVE_INTERACTIONS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 LATER_INTERACTIONS = 5
 TOTAL_SESSIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 THINK_MIN_S, THINK_MAX_S = 0.5, 2.0
-DEADLINE_S = 1200  # the whole run stops by itself after 15 minutes
+DEADLINE_S = 1500  # no new wave starts after 25 minutes
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 PAGES_WITH_CONTEXT = ["planner", "fit", "quality", "throughput"]
