@@ -18,9 +18,10 @@ from core.hf_import import (
     custom_model_id,
     decode_link,
     encode_link,
+    import_config,
     import_normalized,
     model_spec,
-    read_config,
+    parse_config_json,
 )
 from core.params import count_parameters
 from ui.state import PageState, Param, ParamError
@@ -92,11 +93,12 @@ def _add(page_key: str) -> None:
         if upload is not None and upload.size > MAX_CONFIG_BYTES:
             raise ConfigImportError(f"{upload.name} is {upload.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,} (1 MiB)")
         data = upload.getvalue() if upload is not None else pasted
-        scenario = _scenario_models(data)
-        if scenario is not None:
-            added = scenario
+        # One bounded parse (size, depth, numbers) serves both a config.json and a scenario file.
+        document = parse_config_json(data)
+        if SCENARIO_MARKER in document:
+            added = _scenario_models(document)
         else:
-            imported = read_config(data)
+            imported = import_config(document)
             default = PurePath(upload.name).stem if upload is not None and PurePath(upload.name).stem != "config" else ""
             label = check_name(name or default or imported.family.split(" (")[0])
             added = [(label, imported)]
@@ -119,14 +121,8 @@ def _add(page_key: str) -> None:
     st.session_state[f"{page_key}_text"] = ""
 
 
-def _scenario_models(data: bytes | str) -> list[tuple[str, object]] | None:
-    """The models of a downloaded scenario file, or None when `data` is a plain config.json."""
-    try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        return None  # read_config gives the precise error
-    if not isinstance(document, dict) or SCENARIO_MARKER not in document:
-        return None
+def _scenario_models(document: dict) -> list[tuple[str, object]]:
+    """The models of a downloaded scenario file (already parsed within the config limits)."""
     models = document.get("models")
     if not isinstance(models, list) or not models or len(models) > MAX_IMPORTED_MODELS:
         raise ConfigImportError(f"a scenario file lists 1 to {MAX_IMPORTED_MODELS} models")
