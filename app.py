@@ -1,11 +1,16 @@
 """Entry point: page config and navigation; every page is listed here explicitly."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.export import warm_up_in_background
 from ui.navigation import run_pages
 
-st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=":material/memory:", layout="wide")
+# A shipped image, not a ":material/...:" shortcode: Streamlit's frontend fetches a shortcode
+# favicon from fonts.gstatic.com, and the app makes no request outside its own server.
+FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
+st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=str(FAVICON), layout="wide")
 
 PAGES = [
     st.Page("pages/models.py", title="Models", icon=":material/view_list:", url_path="models", default=True),
