@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -19,6 +20,11 @@ MOE_EXTRA_NORMS_PER_LAYER = 3
 GEMMA4_TEXT = "gemma4_text"
 # Defaults that no variant overrides (transformers Gemma4TextConfig: global_head_dim pops 512).
 DEFAULT_GLOBAL_HEAD_DIM = 512
+# model_type as transformers spells it (gemma4_text, qwen2_moe, phi3, gpt_oss): a name, never
+# markup or a paragraph of text, whatever a shared link says.
+MODEL_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# A layer number as config.json writes it: ASCII digits, no sign, spaces or underscores.
+LAYER_NUMBER = re.compile(r"0|[1-9][0-9]{0,5}")
 
 
 class _Frozen(BaseModel):
@@ -68,7 +74,7 @@ class TextConfig(_Frozen):
     moe_intermediate_size: int | None = Field(default=None, gt=0)
 
     # Which family the config came from (its `model_type`), for labels only.
-    model_type: str = Field(default=GEMMA4_TEXT, min_length=1, max_length=64)
+    model_type: str = Field(default=GEMMA4_TEXT, pattern=MODEL_TYPE_PATTERN.pattern)
     # transformers' Gemma 4 forces the last layer to full attention; no other family does.
     last_layer_full: bool = True
     qk_norm: bool = True  # q_norm and k_norm scales of head_dim (Gemma 3/4, Qwen3)
@@ -95,12 +101,26 @@ class TextConfig(_Frozen):
     @field_validator("per_layer_config", mode="before")
     @classmethod
     def _pairs_from_mapping(cls, value: object) -> object:
+        """config.json's {"4": {...}} or the stored [[4, {...}]] pairs, keys read strictly: int()
+        would also take " 4 ", "0_0" and other scripts' digits ("١")."""
         if isinstance(value, dict):
-            try:
-                return tuple(sorted((int(k), v) for k, v in value.items()))
-            except (TypeError, ValueError) as error:
-                raise ValueError("per_layer_config keys must be layer numbers") from error
-        return value
+            pairs = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in value):
+                raise ValueError("per_layer_config must map layer numbers to head overrides")
+            pairs = [tuple(pair) for pair in value]
+        else:
+            return value  # None passes; anything else fails the field's own type check
+        layers = []
+        for key, override in pairs:
+            if isinstance(key, str) and LAYER_NUMBER.fullmatch(key):
+                key = int(key)
+            if isinstance(key, bool) or not isinstance(key, int):
+                raise ValueError(f"per_layer_config keys must be layer numbers like \"4\" (got {str(key)[:20]!r})")
+            layers.append((key, override))
+        if len({key for key, _ in layers}) < len(layers):
+            raise ValueError("per_layer_config names a layer twice")
+        return tuple(sorted(layers, key=lambda pair: pair[0]))
 
     @model_validator(mode="after")
     def _consistent(self) -> TextConfig:
@@ -132,6 +152,13 @@ class TextConfig(_Frozen):
             raise ValueError("hidden_size_per_layer_input needs vocab_size_per_layer_input")
         if self.sliding_window is None and SLIDING in self.resolved_layer_types():
             raise ValueError("sliding_attention layers need a sliding_window")
+        orphan = _first_layer_without_cache_owner(self)
+        if orphan is not None:
+            index, attention = orphan
+            raise ValueError(
+                f"num_kv_shared_layers ({self.num_kv_shared_layers}) makes layer {index} ({attention}) "
+                f"reuse an earlier {attention} layer's KV cache, but no earlier layer of that type keeps one"
+            )
         if self.layer_intermediate_sizes is not None and len(self.layer_intermediate_sizes) != self.num_hidden_layers:
             raise ValueError(
                 f"intermediate_size lists {len(self.layer_intermediate_sizes)} layers but "
@@ -154,6 +181,18 @@ class TextConfig(_Frozen):
         if self.last_layer_full:
             types[-1] = FULL
         return tuple(types)
+
+
+def _first_layer_without_cache_owner(text: TextConfig) -> tuple[int, AttentionType] | None:
+    """The first KV-shared layer with no earlier cache-owning layer of its type, if any: it
+    would read a cache nobody writes (transformers' Gemma 4 takes the last owner per type)."""
+    types = text.resolved_layer_types()
+    first_shared = text.num_hidden_layers - text.num_kv_shared_layers
+    owned = set(types[:first_shared])
+    for index in range(first_shared, text.num_hidden_layers):
+        if types[index] not in owned:
+            return index, types[index]
+    return None
 
 
 class _VisionTower(_Frozen):
@@ -200,7 +239,7 @@ class AudioConfig(_Frozen):
     hidden_size: int = Field(gt=0)
     num_hidden_layers: int = Field(gt=0)
     num_attention_heads: int = Field(gt=0)
-    subsampling_conv_channels: tuple[int, int] = (128, 32)
+    subsampling_conv_channels: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] = (128, 32)
     conv_kernel_size: int = Field(default=5, gt=0)
     output_proj_dims: int = Field(default=1536, gt=0)
 

@@ -214,12 +214,17 @@ def validation_problem(error: ValidationError) -> tuple[str, str]:
     (VisionConfig or SiglipVisionConfig) are left out of the path: they are not fields."""
     first = error.errors()[0]
     parts = [part for part in first["loc"] if not (isinstance(part, str) and part[:1].isupper())]
-    field = ".".join(str(part) for part in parts) or "(entry)"
+    # Field names and values can come from an uploaded or linked config: quote a bounded piece.
+    field = _clipped(".".join(str(part) for part in parts)) or "(entry)"
     message = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
     if isinstance(given, (str, int, float)) and first["type"] != "missing":
-        message += f" (got {given!r})"
+        message += f" (got {_clipped(repr(given))})"
     return field, message
+
+
+def _clipped(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read_text(path: Path) -> str:

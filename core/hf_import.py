@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.architecture import (
     FULL,
     GEMMA4_TEXT,
+    MODEL_TYPE_PATTERN,
     SLIDING,
     AttentionType,
     AudioConfig,
@@ -25,13 +26,22 @@ from core.architecture import (
     VisionConfig,
 )
 from core.catalog import ModelSpec, validation_problem
+from core.kv_cache import kv_layer_groups
 from core.params import count_parameters
 
 # Real configs are a few kB (Gemma 4's, with 60 layer types, is 6 kB); 1 MiB leaves room for
 # pretty-printing and long per-layer lists while keeping parsing instant.
 MAX_CONFIG_BYTES = 2**20
+# What a model in a link may inflate to. The sizing fields of the largest shipped config take
+# 1.7 kB and a 1,000-layer model with every per-layer list about 40 kB; a link value of 4,000
+# characters that inflates further is built to cost CPU, not to describe a model.
+MAX_LINK_CONFIG_BYTES = 64 * 2**10
 # Real configs nest three deep (rope_scaling inside text_config); deeper input is not a config.
 MAX_JSON_DEPTH = 16
+# No list in a config is longer than its layer count (at most 1,000, below) by much: a few
+# token-id lists (Whisper's suppress_tokens) reach a hundred. Longer lists are refused before
+# anything walks them; the importer then holds per-layer lists to the layer count exactly.
+MAX_JSON_LIST_ITEMS = 10_000
 # Integers longer than this are not sizes (a 4,000-digit number); shorter ones reach the field
 # bounds below, which name the field (10^18 layers).
 MAX_INTEGER_DIGITS = 30
@@ -43,8 +53,11 @@ LINK_SEPARATOR = "~"
 # Imported models one view compares with Gemma 4 (each has its own colour and slot).
 MAX_IMPORTED_MODELS = 3
 MAX_LINK_VALUE_CHARS = 4_000
-# A name for the imported model: shown in legends and carried in links.
-NAME_PATTERN = re.compile(r"^[\w .+()/-]{1,48}$")
+# A name for the imported model: shown in legends and carried in links. It starts with a letter
+# or digit, so it can never open a Markdown list item or a spreadsheet formula (+, -, =, @).
+NAME_PATTERN = re.compile(r"^[^\W_][\w .+()/-]{0,47}$")
+# The longest piece of a config (a field name or value) an error message quotes.
+QUOTE_CHARS = 40
 
 # (lowest, highest) accepted for each size field; bounds are far outside any real model so a
 # real config never trips them, while 10^18 layers or negative widths fail with a clear line.
@@ -75,6 +88,12 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "image_size": (1, 100_000),
     "patch_size": (1, 10_000),
     "mm_tokens_per_image": (1, 100_000),
+    "num_channels": (1, 64),
+    "pooling_kernel_size": (1, 1_000),
+    "position_embedding_size": (1, 10_000_000),
+    "subsampling_conv_channels": (1, 131_072),
+    "conv_kernel_size": (1, 1_000),
+    "output_proj_dims": (1, 131_072),
 }
 
 
@@ -100,52 +119,59 @@ class ImportedModel(BaseModel):
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_config_json(data: bytes | str) -> dict[str, Any]:
-    """The JSON object in `data`, within the size, depth and number limits above."""
+def parse_config_json(data: bytes | str, max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """The JSON object in `data`, within the size, depth, list-length and number limits above.
+    Links, uploads, pastes, scenario files and --config all come through here."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_CONFIG_BYTES:
+    if len(raw) > max_bytes:
         raise ConfigImportError(
-            f"config.json is {len(raw):,} bytes; the limit is {MAX_CONFIG_BYTES:,} (1 MiB). "
+            f"config.json is {len(raw):,} bytes; the limit is {max_bytes:,} ({_size_label(max_bytes)}). "
             "Paste the model's config.json itself, not weights or a whole repository"
         )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigImportError(f"config.json is not UTF-8 text (byte {error.start})") from None
-    depth = _nesting_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise ConfigImportError(f"config.json nests {depth:,} levels deep; a config nests at most {MAX_JSON_DEPTH}")
     try:
         document = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise ConfigImportError(
             f"config.json is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         ) from None
+    except RecursionError:
+        # The C parser stops at Python's recursion limit (about 1,000 levels) by itself.
+        raise ConfigImportError(f"config.json nests deeper than {MAX_JSON_DEPTH} levels; a config nests at most {MAX_JSON_DEPTH}") from None
     if not isinstance(document, dict):
         raise ConfigImportError(f"config.json must be a JSON object {{...}}, not a {type(document).__name__}")
+    _check_shape(document)
     return document
 
 
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings, found without recursion (no stack overflow)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+def _check_shape(document: dict[str, Any]) -> None:
+    """Depth and list lengths, walked without recursion; a long list is refused before its
+    items are looked at, so the walk costs at most the (bounded) number of items."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ConfigImportError(f"config.json nests deeper than {MAX_JSON_DEPTH} levels; a config nests at most {MAX_JSON_DEPTH}")
+        children = node.values() if isinstance(node, dict) else node
+        if len(node) > MAX_JSON_LIST_ITEMS:
+            kind = "an object of" if isinstance(node, dict) else "a list of"
+            raise ConfigImportError(
+                f"config.json holds {kind} {len(node):,} items; no config holds more than {MAX_JSON_LIST_ITEMS:,}"
+            )
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _size_label(size_bytes: int) -> str:
+    return f"{size_bytes / 2**20:g} MiB" if size_bytes >= 2**20 else f"{size_bytes / 2**10:g} KiB"
+
+
+def quoted(value: object) -> str:
+    """A piece of untrusted input as an error message quotes it: its repr, at most 40 characters."""
+    shown = repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__
+    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 3] + "..."
 
 
 def _bounded_int(digits: str) -> int:
@@ -181,13 +207,12 @@ class _Fields:
             if assume:
                 self.assumed.append(f"{self._name(key)} = {default:,} ({assume})")
             return default
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        # JSON integers only, as everywhere else (links and encoders too): true, 4096.0 and
+        # "4096" are not sizes.
         low, high = BOUNDS[bound or key]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
             raise ConfigImportError(
-                f"config.json field '{self._name(key)}' must be a whole number from {low:,} to {high:,} (got {shown!r})"
+                f"config.json field '{self._name(key)}' must be a whole number from {low:,} to {high:,} (got {quoted(value)})"
             )
         return value
 
@@ -199,7 +224,7 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise ConfigImportError(f"config.json field '{self._name(key)}' must be true or false (got {type(value).__name__})")
+            raise ConfigImportError(f"config.json field '{self._name(key)}' must be true or false (got {quoted(value)})")
         return value
 
     def int_list(self, key: str, length: int, *, bound: str) -> tuple[int, ...]:
@@ -209,9 +234,11 @@ class _Fields:
         return tuple(_Fields({key: item}, self.where, self.assumed).int(key, bound=bound) for item in value)
 
     def index_list(self, key: str, layers: int) -> tuple[int, ...]:
-        value = self.section.get(key) or []
+        value = self.section.get(key)
+        if value is None:
+            return ()
         if not isinstance(value, list) or len(value) > layers:
-            raise ConfigImportError(f"config.json field '{self._name(key)}' must list layer numbers")
+            raise ConfigImportError(f"config.json field '{self._name(key)}' must list at most {layers} layer numbers")
         indices = tuple(_Fields({key: item}, self.where, self.assumed).int(key, bound="max_window_layers") for item in value)
         if any(index >= layers for index in indices):
             raise ConfigImportError(f"config.json field '{self._name(key)}' names layers beyond num_hidden_layers ({layers})")
@@ -229,9 +256,8 @@ def _layer_types(fields: _Fields, layers: int) -> tuple[AttentionType, ...] | No
     types = []
     for index, kind in enumerate(value):
         if kind not in (SLIDING, FULL):
-            shown = kind if isinstance(kind, str) else type(kind).__name__
             raise ConfigImportError(
-                f"config.json layer {index} is '{str(shown)[:40]}': only sliding_attention and full_attention layers "
+                f"config.json layer {index} is {quoted(kind)}: only sliding_attention and full_attention layers "
                 "can be sized (linear-attention and chunked layers keep state this planner does not model)"
             )
         types.append(kind)
@@ -318,15 +344,7 @@ def import_config(document: Mapping[str, Any]) -> ImportedModel:
     where = "text_config" if isinstance(text_section, dict) else ""
     fields = _Fields(section, where, assumed)
 
-    outer_type = document.get("model_type")
-    inner_type = section.get("model_type") if section is not document else None
-    model_type = inner_type or outer_type
-    if not isinstance(model_type, str) or not model_type:
-        model_type = "unknown"
-        warnings.append("config.json names no model_type")
-    model_type = WRAPPERS.get(model_type, model_type)[:64]
-    if model_type in UNSUPPORTED:
-        raise ConfigImportError(f"cannot size model_type '{model_type}': {UNSUPPORTED[model_type]}")
+    model_type = _model_type(document, section, warnings)
     family = FAMILIES.get(model_type)
     if family is None:
         family = _Family(display=f"unknown ({model_type})")
@@ -349,7 +367,9 @@ def import_config(document: Mapping[str, Any]) -> ImportedModel:
         )
     vision, vision_note = _vision(document, text, model_type, assumed)
     audio = None
-    if model_type == GEMMA4_TEXT and isinstance(document.get("audio_config"), dict):
+    if model_type == GEMMA4_TEXT and document.get("audio_config") is not None:
+        if not isinstance(document["audio_config"], dict):
+            raise ConfigImportError("config.json field 'audio_config' must be a JSON object")
         audio = _validated(AudioConfig, _known(document["audio_config"], AudioConfig), "audio_config")
     if vision_note:
         warnings.append(vision_note)
@@ -360,12 +380,42 @@ def import_config(document: Mapping[str, Any]) -> ImportedModel:
         )
     config = _validated(ModelConfig, {"text_config": text, "vision_config": vision, "audio_config": audio}, "")
     _check_bounds(config)
+    _check_sizable(config)
     if assumed:
         warnings.append("assumed: " + "; ".join(assumed))
     return ImportedModel(
         model_type=model_type, family=family.display, config=config, warnings=tuple(warnings),
         defaults=tuple(defaults), normalized=_normalized(config),
     )
+
+
+def _model_type(document: Mapping[str, Any], section: Mapping[str, Any], warnings: list[str]) -> str:
+    """The decoder's family: text_config's model_type, else the wrapper's. Both must be names
+    (never markup or 10 kB of text), and neither may be a family this planner cannot size:
+    an unsupported outer model_type is not sized as whatever text_config claims."""
+    outer = document.get("model_type")
+    inner = section.get("model_type") if section is not document else None
+    for where, value in (("model_type", outer), ("text_config.model_type", inner)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not MODEL_TYPE_PATTERN.match(value):
+            raise ConfigImportError(
+                f"config.json field '{where}' must be a model type such as 'llama' "
+                f"(letters, digits, '_', '-' or '.'; got {quoted(value)})"
+            )
+        family = WRAPPERS.get(value, value)
+        if family in UNSUPPORTED:
+            raise ConfigImportError(f"cannot size model_type '{value}': {UNSUPPORTED[family]}")
+    if isinstance(outer, str) and outer in WRAPPERS and inner is not None and inner != WRAPPERS[outer]:
+        raise ConfigImportError(
+            f"config.json's model_type '{outer}' wraps a {WRAPPERS[outer]} decoder, but text_config.model_type "
+            f"is '{inner}': the file is not one model's config"
+        )
+    model_type = inner or outer
+    if model_type is None:
+        warnings.append("config.json names no model_type")
+        return "unknown"
+    return WRAPPERS.get(model_type, model_type)
 
 
 def _text_config(
@@ -440,8 +490,14 @@ def _text_config(
         for key in ("global_head_dim", "num_global_key_value_heads"):
             if fields.has(key):
                 values[key] = fields.int(key)
-        if isinstance(fields.section.get("per_layer_config"), dict):
-            values["per_layer_config"] = fields.section["per_layer_config"]
+        overrides = fields.section.get("per_layer_config")
+        if overrides is not None:
+            if not isinstance(overrides, dict) or len(overrides) > layers:
+                raise ConfigImportError(
+                    f"config.json field '{fields._name('per_layer_config')}' must map at most {layers} "
+                    "layer numbers to head overrides"
+                )
+            values["per_layer_config"] = overrides
     if model_type == "gpt_oss":
         values["attention_sinks"] = True
     return _validated(TextConfig, values, fields.where)
@@ -544,12 +600,34 @@ def _known(section: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]
 
 
 def _validated(model: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    """`values` validated as JSON in pydantic's strict mode, the one rule set for every path:
+    whole numbers are JSON integers (true is not 1, 4096.0 and "4096" are not sizes), switches
+    are true or false."""
     try:
-        return model.model_validate(values)
+        return model.model_validate_json(json.dumps(values, default=_as_json), strict=True)
     except ValidationError as error:
         field, message = validation_problem(error)
         field = ".".join(part for part in (where, field if field != "(entry)" else "") if part)
         raise ConfigImportError(f"config.json field '{field or '(config)'}': {message}") from None
+
+
+def _as_json(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _check_sizable(config: ModelConfig) -> None:
+    """Run the architecture model once: whatever it cannot resolve (a layer layout no engine
+    could build) becomes one line for the user here, never a failure on a page later."""
+    try:
+        total = count_parameters(config).total
+        kv_layer_groups(config.text_config)
+    except (ValueError, ArithmeticError, TypeError, RecursionError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigImportError(f"config.json describes a model this planner cannot size: {first[:200]}") from None
+    if total > MAX_TOTAL_PARAMS:
+        raise ConfigImportError(f"config.json describes {total:,} parameters; the planner sizes models up to 10^13")
 
 
 # --------------------------------------------------------------------------- models for the planner
@@ -566,7 +644,7 @@ def check_name(name: str) -> str:
     name = name.strip()
     if not NAME_PATTERN.match(name):
         raise ConfigImportError(
-            "a model name is 1 to 48 letters, digits, spaces or . + ( ) / - characters"
+            "a model name is 1 to 48 letters, digits, spaces or . + ( ) / - characters, starting with a letter or digit"
         )
     return name
 
@@ -591,14 +669,18 @@ def model_spec(imported: ImportedModel, name: str, slot: int = 1) -> ModelSpec:
 
 def load_config_file(path: Path) -> ImportedModel:
     """Read and size a config.json from disk (the command line's --config)."""
+    return import_config(parse_config_json(_read_user_file(path)))
+
+
+def _read_user_file(path: Path) -> bytes:
+    """At most MAX_CONFIG_BYTES + 1 bytes of a regular file (never /dev/zero or a FIFO)."""
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigImportError(f"{path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,} (1 MiB)")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise ConfigImportError(f"cannot read {path}: {error.strerror or error}") from None
-    return import_config(parse_config_json(data))
 
 
 def read_config(data: bytes | str) -> ImportedModel:
@@ -617,36 +699,63 @@ def encode_link(name: str, imported: ImportedModel) -> str:
 def decode_link(value: str, max_chars: int = MAX_LINK_VALUE_CHARS) -> tuple[str, ImportedModel]:
     """The name and model an encode_link value carries; ConfigImportError if it is not one.
     Links are held to `max_chars`; a value kept in the session only (too long for a link)
-    may pass a larger limit."""
+    may pass a larger limit. The cheap checks come first and the payload inflates to at most
+    64 KiB (1 MiB for a session value), so no value costs more than a few milliseconds."""
     if len(value) > max_chars:
         raise ConfigImportError(f"a model in a link is at most {max_chars:,} characters")
     name, separator, payload = value.partition(LINK_SEPARATOR)
     if not separator or not re.fullmatch(r"[A-Za-z0-9_-]+", payload):
         raise ConfigImportError("not a model from this planner's links (expected name~data)")
+    name = check_name(name)
+    limit = MAX_LINK_CONFIG_BYTES if len(value) <= MAX_LINK_VALUE_CHARS else MAX_CONFIG_BYTES
     try:
         packed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         inflater = zlib.decompressobj()
-        # Bounded: a small link cannot inflate past the config size limit (no zip bomb).
-        data = inflater.decompress(packed, MAX_CONFIG_BYTES + 1)
+        # Bounded: a small link cannot inflate past the limit (no zip bomb).
+        data = inflater.decompress(packed, limit + 1)
     except (ValueError, zlib.error):
         raise ConfigImportError("the model's data in the link is damaged (was the link cut short?)") from None
-    if len(data) > MAX_CONFIG_BYTES or inflater.unconsumed_tail:
-        raise ConfigImportError("the model's data in the link inflates past the 1 MiB config limit")
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise ConfigImportError(f"the model's data in the link inflates past {_size_label(limit)}, more than any model needs")
     if not inflater.eof:
         raise ConfigImportError("the model's data in the link is cut short")
-    return check_name(name), import_normalized(data.decode("utf-8", errors="replace"))
+    return name, import_normalized(data, limit)
 
 
-def import_normalized(data: str) -> ImportedModel:
-    """Re-read the `normalized` form an ImportedModel carries (a shared link), with every limit
-    of a fresh import."""
-    document = parse_config_json(data)
+def import_normalized(data: bytes | str, max_bytes: int = MAX_CONFIG_BYTES) -> ImportedModel:
+    """Re-read the `normalized` form an ImportedModel carries (a shared link or scenario file),
+    with every limit and rule of a fresh import."""
+    document = parse_config_json(data, max_bytes)
+    _check_layer_lists(document)
     config = _validated(ModelConfig, document, "")
-    _check_bounds(config)
     text = config.text_config
+    if text.model_type in UNSUPPORTED:
+        raise ConfigImportError(f"cannot size model_type '{text.model_type}': {UNSUPPORTED[text.model_type]}")
+    _check_bounds(config)
+    _check_sizable(config)
     family = FAMILIES.get(text.model_type)
     display = family.display if family else f"unknown ({text.model_type})"
     return ImportedModel(model_type=text.model_type, family=display, config=config, normalized=_normalized(config))
+
+
+def _check_layer_lists(document: Mapping[str, Any]) -> None:
+    """Before validation walks them: no list in the stored form is longer than the layer count
+    (per-layer lists) or a pair, so a link cannot make the validator read 500,000 entries."""
+    text = document.get("text_config")
+    layers = text.get("num_hidden_layers") if isinstance(text, dict) else None
+    low, high = BOUNDS["num_hidden_layers"]
+    if isinstance(layers, bool) or not isinstance(layers, int) or not low <= layers <= high:
+        raise ConfigImportError(
+            f"config field 'text_config.num_hidden_layers' must be a whole number from {low:,} to {high:,} (got {quoted(layers)})"
+        )
+    longest = max(layers, 2)
+    pending: list[Any] = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list) and len(node) > longest:
+            raise ConfigImportError(f"config lists {len(node):,} items where a {layers}-layer model has at most {longest}")
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend(child for child in children if isinstance(child, (dict, list)))
 
 
 def _normalized(config: ModelConfig) -> str:
@@ -655,19 +764,34 @@ def _normalized(config: ModelConfig) -> str:
 
 def _check_bounds(config: ModelConfig) -> None:
     """The size bounds of a fresh import, checked on an already structured config."""
-    for where, section in (("text_config", config.text_config), ("vision_config", config.vision_config)):
+    sections = (
+        ("text_config", config.text_config),
+        ("vision_config", config.vision_config),
+        ("audio_config", config.audio_config),
+    )
+    for where, section in sections:
         if section is None:
             continue
         for key, value in section.model_dump().items():
-            if key in BOUNDS and isinstance(value, int) and not isinstance(value, bool):
-                low, high = BOUNDS[key]
-                if not low <= value <= high:
-                    raise ConfigImportError(
-                        f"config field '{where}.{key}' must be a whole number from {low:,} to {high:,} (got {value!r})"
-                    )
-    widths = config.text_config.layer_intermediate_sizes or ()
+            values = value if key == "subsampling_conv_channels" else (value,)
+            bound = "subsampling_conv_channels" if key == "subsampling_conv_channels" else key
+            for item in values:
+                if bound in BOUNDS and isinstance(item, int) and not isinstance(item, bool):
+                    low, high = BOUNDS[bound]
+                    if not low <= item <= high:
+                        raise ConfigImportError(
+                            f"config field '{where}.{key}' must be a whole number from {low:,} to {high:,} (got {item!r})"
+                        )
+    text = config.text_config
+    widths = text.layer_intermediate_sizes or ()
     if any(width > BOUNDS["intermediate_size"][1] for width in widths):
         raise ConfigImportError("config field 'text_config.intermediate_size' lists a width above 1,048,576")
-    total = count_parameters(config).total
-    if total > MAX_TOTAL_PARAMS:
-        raise ConfigImportError(f"config.json describes {total:,} parameters; the planner sizes models up to 10^13")
+    for layer, override in text.per_layer_config or ():
+        for key in ("head_dim", "num_key_value_heads"):
+            value = getattr(override, key)
+            low, high = BOUNDS[key]
+            if value is not None and not low <= value <= high:
+                raise ConfigImportError(
+                    f"config field 'text_config.per_layer_config.{layer}.{key}' must be a whole number "
+                    f"from {low:,} to {high:,} (got {value!r})"
+                )

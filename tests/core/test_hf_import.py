@@ -273,7 +273,8 @@ BAD = [
     (json.dumps({**raw("llama-3.1-8b"), "text_config": 5}).encode(), "'text_config' must be a JSON object"),
     (b'{"hidden_size": NaN}', "NaN"),
     (b'{"hidden_size": 1' + b"0" * 5000 + b"}", "digit integer"),
-    (b"[" * 100_000 + b"]" * 100_000, "nests 100,000 levels deep"),
+    (b"[" * 100_000 + b"]" * 100_000, "nests deeper than 16 levels"),
+    (json.dumps({"a": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}).encode(), "nests deeper than 16 levels"),
     (b" " * (50 * 2**20), "the limit is 1,048,576"),
     (json.dumps({**raw("llama-3.1-8b"), "vocab_size": 10_000_000, "hidden_size": 131_072, "intermediate_size": 1_048_576, "num_hidden_layers": 1000}).encode(), "up to 10^13"),
 ]
