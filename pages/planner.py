@@ -11,6 +11,7 @@ from ui.cached import context_chart, sequence_and_precision_charts
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
+from ui import untrusted
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
 from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
@@ -44,7 +45,7 @@ for model_id in [*scenario.models, *custom_ids]:
     try:
         estimates.append(estimate(scenario.with_model(model_id), catalog))
     except PlanningError as error:
-        st.error(f"{names[model_id]}: {error}", icon=":material/error:")
+        untrusted.error(f"{names[model_id]}: {error}")
 if not estimates:
     st.stop()
 
@@ -52,7 +53,7 @@ rows = breakdown_rows(estimates, names)
 metric_columns = st.columns(len(estimates))
 for column, result in zip(metric_columns, estimates):
     column.metric(
-        names[result.model],
+        untrusted.markdown_literal(names[result.model]),
         f"{result.total_bytes / 2**30:,.2f} GiB",
         f"naive calculator: {result.naive_total_bytes / 2**30:,.1f} GiB",
         delta_color="off",
@@ -73,7 +74,7 @@ for result in estimates:
         try:
             fits.append((names[result.model], gpu, fit(scenario.with_model(result.model, gpu=gpu), catalog)))
         except PlanningError as error:
-            st.warning(f"{names[result.model]} on {gpu}: {error}")
+            untrusted.warning(f"{names[result.model]} on {gpu}: {error}")
 if fits:
     st.subheader("Fit on the chosen GPUs")
     fit_table = fit_rows(fits, catalog)
@@ -86,7 +87,7 @@ try:
     context_figure = context_chart(tuple(models), request.model_copy(update={"context_tokens": 1}), tuple(lines), custom)
     sequences_figure, precision_figure = sequence_and_precision_charts(tuple(models), request, tuple(lines), custom)
 except PlanningError as error:
-    st.error(str(error))
+    untrusted.error(error)
     st.stop()
 tabs = st.tabs(["Against context", "Against sequences", "Across precisions"])
 for tab, figure, stem in (
@@ -103,17 +104,17 @@ naive_columns = st.columns(len(estimates))
 for column, result in zip(naive_columns, estimates):
     kv = max(result.kv_cache_bytes, 1)
     with column:
-        st.markdown(f"**{names[result.model]}**")
+        st.markdown(f"**{untrusted.markdown_literal(names[result.model])}**")
         st.markdown(
             f"KV cache: **{result.kv_cache_bytes / 2**30:,.2f} GiB** here, "
             f"{result.naive_kv_cache_bytes / 2**30:,.2f} GiB if every layer were full attention "
             f"with no sharing ({result.naive_kv_cache_bytes / kv:,.1f}x)."
         )
         for line in why_we_differ(catalog, result.model):
-            st.markdown(f"- {line}")
+            st.markdown(f"- {untrusted.markdown_literal(line)}")
 for result in estimates:
     if result.engine_report.get("log_lines"):
-        with st.expander(f"What {result.engine} should print at start-up: {names[result.model]}"):
+        with st.expander(f"What {result.engine} should print at start-up: {untrusted.markdown_literal(names[result.model])}"):
             st.code("\n".join(result.engine_report["log_lines"]), language=None)
 
 inputs = {

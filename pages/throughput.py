@@ -8,6 +8,7 @@ from core.throughput import ThroughputAssumptions, throughput
 from ui import charts
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
+from ui import untrusted
 from ui.state import PageState, Param, number
 from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
@@ -53,7 +54,7 @@ for gpu in scenario.gpus:
     try:
         result = throughput(request.model_copy(update={"gpu": gpu}), assumptions, catalog)
     except PlanningError as error:
-        st.warning(f"{catalog.accelerator(gpu).name}: {error}")
+        untrusted.warning(f"{catalog.accelerator(gpu).name}: {error}")
         continue
     results.append(result)
     notes = result.assumptions

@@ -24,6 +24,7 @@ from core.hf_import import (
     parse_config_json,
 )
 from core.params import count_parameters
+from ui import untrusted
 from ui.state import PageState, Param, ParamError
 
 CUSTOM = "custom"
@@ -45,7 +46,10 @@ def _from_link(raw: str) -> str:
 def custom_param() -> Param:
     """The `custom` link parameter: up to three 'name~data' values (core.hf_import.encode_link).
     Values too long for a link stay in the session and are offered as a scenario download."""
-    return Param(CUSTOM, [], _from_link, many=True, in_link=lambda value: len(value) <= MAX_LINK_VALUE_CHARS)
+    return Param(
+        CUSTOM, [], _from_link, many=True, in_link=lambda value: len(value) <= MAX_LINK_VALUE_CHARS,
+        max_items=MAX_IMPORTED_MODELS,
+    )
 
 
 @lru_cache(maxsize=128)
@@ -74,7 +78,7 @@ def with_custom_models(state: PageState, catalog: Catalog) -> tuple[Catalog, tup
             decode_link(value, SESSION_VALUE_CHARS)
             valid.append(value)
         except ConfigImportError as error:  # only a value that was never checked can get here
-            state.notices.append(f"One of your own models could not be read ({error}) and was dropped.")
+            state.notices.append(f"One of your own models could not be read ({untrusted.quote(error, 200)}) and was dropped.")
     if valid != values:
         st.session_state[state.key(CUSTOM)] = valid
     specs = custom_specs(tuple(valid))
@@ -99,8 +103,7 @@ def _add(page_key: str) -> None:
             added = _scenario_models(document)
         else:
             imported = import_config(document)
-            default = PurePath(upload.name).stem if upload is not None and PurePath(upload.name).stem != "config" else ""
-            label = check_name(name or default or imported.family.split(" (")[0])
+            label = check_name(name) if name else _default_name(upload, imported.family)
             added = [(label, imported)]
         taken = {decode_link(value, SESSION_VALUE_CHARS)[0].lower() for value in values}
         notes = []
@@ -119,6 +122,17 @@ def _add(page_key: str) -> None:
     st.session_state[f"{page_key}_notes"] = notes
     st.session_state[f"{page_key}_name"] = ""
     st.session_state[f"{page_key}_text"] = ""
+
+
+def _default_name(upload: object, family: str) -> str:
+    """The uploaded file's name (unless it is plain config.json or not a valid name), else the family."""
+    stem = PurePath(getattr(upload, "name", "") or "").stem
+    for candidate in (stem if stem != "config" else "", family.split(" (")[0]):
+        try:
+            return check_name(candidate[:48])
+        except ConfigImportError:
+            continue
+    return "Imported model"
 
 
 def _scenario_models(document: dict) -> list[tuple[str, object]]:
@@ -151,13 +165,15 @@ def custom_models_sidebar(state: PageState, catalog: Catalog) -> None:
             name, imported = decode_link(value, SESSION_VALUE_CHARS)
             params = count_parameters(catalog.model(custom_model_id(name, slot)).config)
             row = st.columns([4, 1], vertical_alignment="center")
+            # The name and family come from a link or an upload: shown literally, never as Markdown.
             row[0].markdown(
-                f"**{name}** · {imported.family} · {params.total / 1e9:,.2f}B parameters"
+                f"**{untrusted.markdown_literal(name)}** · {untrusted.markdown_literal(imported.family)} · "
+                f"{params.total / 1e9:,.2f}B parameters"
                 + (f", {params.active_per_token / 1e9:,.2f}B active" if params.experts else "")
             )
             row[1].button(
                 "", key=f"{page_key}_remove_{slot}", icon=":material/delete:", on_click=_remove,
-                args=(page_key, value), help=f"Remove {name}",
+                args=(page_key, value), help=f"Remove {untrusted.markdown_literal(name)}",
             )
         if len(values) < MAX_IMPORTED_MODELS:
             st.text_input("Name", key=f"{page_key}_name", max_chars=48, placeholder="e.g. Llama 3.1 8B")
@@ -172,9 +188,9 @@ def custom_models_sidebar(state: PageState, catalog: Catalog) -> None:
             st.button("Add model", key=f"{page_key}_add", on_click=_add, args=(page_key,), icon=":material/add:")
         error = st.session_state.pop(f"{page_key}_error", None)
         if error:
-            st.error(error, icon=":material/error:")
+            untrusted.error(error)
         for note in st.session_state.pop(f"{page_key}_notes", []):
-            st.info(note, icon=":material/info:")
+            untrusted.info(note)
     _offer_scenario_download(state, values)
 
 
@@ -187,11 +203,12 @@ def _offer_scenario_download(state: PageState, values: list[str]) -> None:
     for value in local:
         name, imported = decode_link(value, SESSION_VALUE_CHARS)
         models.append({"name": name, "config": json.loads(imported.normalized)})
-    st.sidebar.warning(
-        f"{', '.join(m['name'] for m in models)}: too large for a link (over {MAX_LINK_VALUE_CHARS:,} characters). "
-        "The link keeps everything else; send the scenario file with it and add the file above to restore the model.",
-        icon=":material/link_off:",
-    )
+    with st.sidebar:
+        untrusted.warning(
+            f"{', '.join(m['name'] for m in models)}: too large for a link (over {MAX_LINK_VALUE_CHARS:,} characters). "
+            "The link keeps everything else; send the scenario file with it and add the file above to restore the model.",
+            icon=":material/link_off:",
+        )
     document = {SCENARIO_MARKER: 1, "link": state.link(), "models": models}
     st.sidebar.download_button(
         "Scenario file (JSON)", data=json.dumps(document, indent=1), file_name="gemma4-planner-scenario.json",

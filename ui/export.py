@@ -6,6 +6,7 @@ import base64
 import math
 import numbers
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -15,6 +16,8 @@ import kaleido
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from ui.untrusted import markdown_literal
 
 # A wide landscape chart reads well in a slide or an A4 page; scale 2 keeps text sharp when printed.
 DEFAULT_WIDTH_PX = 1200
@@ -32,6 +35,11 @@ _BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 
 # OWASP CSV injection guidance: a spreadsheet treats a cell starting with these as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Text of one cell, line or heading in the Markdown summary (a name, a verdict, the link).
+SUMMARY_TEXT_CHARS = 4_000
+# The app's own link (scheme, host, path and a percent-encoded query): an autolink in the summary.
+SAFE_LINK = re.compile(r"https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?")
 
 # How often a waiting export checks that the renderer is still alive.
 _WATCHDOG_INTERVAL_S = 0.5
@@ -266,7 +274,11 @@ def _markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]], 
 
 
 def _cell(value: object) -> str:
-    return _inline(_format_number(value)).replace("|", "\\|")
+    text = _format_number(value)
+    # The planner's own link stays clickable; any other URL-like text is shown literally.
+    if SAFE_LINK.fullmatch(text):
+        return f"<{text}>"
+    return _inline(text)
 
 
 def _format_number(value: object) -> str:
@@ -286,5 +298,7 @@ def _format_number(value: object) -> str:
 
 
 def _inline(text: str) -> str:
-    """One Markdown line: a newline in a value must not break a table row or a heading."""
-    return " ".join(str(text).split())
+    """One Markdown line shown literally: names, inputs and verdicts can come from a link or an
+    upload, and must not become a link, an image or a nested list in the reader's wiki; a
+    newline in a value must not break a table row or a heading."""
+    return markdown_literal(text, SUMMARY_TEXT_CHARS)

@@ -8,6 +8,7 @@ import streamlit as st
 from core.catalog import Catalog, CatalogError, load_catalog_parts
 from core.kv_cache import kv_layer_groups
 from core.params import count_parameters
+from ui import untrusted
 
 
 # Which page needs which optional part of the catalogue, to say what a broken file takes down.
@@ -36,17 +37,14 @@ def catalog_or_stop(needs: tuple[str, ...] = ()) -> Catalog:
     try:
         loaded = load_catalog_parts()
     except CatalogError as error:
-        st.error(f"A data file is malformed, so the planner cannot start: {error}", icon=":material/error:")
+        untrusted.error(f"A data file is malformed, so the planner cannot start: {error}")
         st.stop()
         raise  # st.stop() raises; this line only satisfies type checkers
     for part, error in loaded.broken.items():
         if part in needs:
-            st.error(f"A data file this page needs is malformed: {error}", icon=":material/error:")
+            untrusted.error(f"A data file this page needs is malformed: {error}")
             st.stop()
-        st.warning(
-            f"A data file is malformed ({error}); {PART_USERS[part]} will show this error until it is fixed.",
-            icon=":material/warning:",
-        )
+        untrusted.warning(f"A data file is malformed ({error}); {PART_USERS[part]} will show this error until it is fixed.")
     return loaded.catalog
 
 

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-# Longest raw value quoted back in a notice; link values can be arbitrarily long.
-NOTICE_VALUE_CHARS = 40
+from ui import untrusted
+
 
 
 class ParamError(ValueError):
@@ -29,6 +29,8 @@ class Param:
     many: bool = False  # a list: comma-separated and/or repeated in the URL
     # List items that may go into a link (the others stay in the session only).
     in_link: Callable[[Any], bool] | None = None
+    # A list takes at most this many items from a link; the rest are never parsed.
+    max_items: int = 64
 
 
 def integer(low: int, high: int) -> Callable[[str], int]:
@@ -145,7 +147,7 @@ class PageState:
                     value = param.parse(raws[-1])
                 except ParamError as error:
                     notices.append(
-                        f"Link parameter '{param.name}={_clip(raws[-1])}' is not valid ({error}); "
+                        f"Link parameter '{param.name}={_clip(raws[-1])}' is not valid ({_reason(error)}); "
                         f"using the default, {_describe(param, param.default)}."
                     )
                     value = param.default
@@ -156,11 +158,20 @@ class PageState:
     def _parse_many(param: Param, raws: list[str], notices: list[str]) -> list[Any]:
         """Keep the valid items of a list; drop the others with a notice."""
         values: list[Any] = []
-        for part in (part for raw in raws for part in raw.split(",") if part.strip()):
+        parts = [part for raw in raws for part in raw.split(",") if part.strip()]
+        if len(parts) > param.max_items:
+            # Only what will be used is parsed: decoding an item can cost real work (custom).
+            notices.append(
+                f"Link parameter '{param.name}' lists {len(parts):,} items; the first {param.max_items} are used."
+            )
+            parts = parts[: param.max_items]
+        for part in parts:
             try:
                 values.append(param.parse(part))
             except ParamError as error:
-                notices.append(f"Link parameter '{param.name}' item '{_clip(part)}' is not valid ({error}) and was dropped.")
+                notices.append(
+                    f"Link parameter '{param.name}' item '{_clip(part)}' is not valid ({_reason(error)}) and was dropped."
+                )
         values = list(dict.fromkeys(values))
         if not values:
             notices.append(f"Link parameter '{param.name}' has no valid item; using the default, {_describe(param, param.default)}.")
@@ -176,8 +187,9 @@ class PageState:
         st.session_state[self.key(name)] = fallback
 
     def show_notices(self) -> None:
+        # Notices quote link values: shown as plain text, never as Markdown.
         for notice in self.notices:
-            st.warning(notice, icon=":material/link_off:")
+            untrusted.warning(notice, icon=":material/link_off:")
 
     def current(self) -> dict[str, str]:
         """The scenario as URL parameters, defaults left out to keep links short."""
@@ -208,15 +220,14 @@ class PageState:
         return f"{base}?{encoded}" if encoded else base
 
 
-# Characters Markdown could turn into links, emphasis or markup: notices quote link values
-# verbatim, so a crafted link must not become a clickable link in the notice.
-MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$:"
-
-
 def _clip(text: str) -> str:
-    """A link value as quoted in a notice: at most 40 characters, Markdown escaped."""
-    clipped = text if len(text) <= NOTICE_VALUE_CHARS else text[:NOTICE_VALUE_CHARS] + "..."
-    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in clipped)
+    """A link value as a notice quotes it (the notice is shown as plain text, ui.untrusted)."""
+    return untrusted.quote(text)
+
+
+def _reason(error: Exception) -> str:
+    """A parser's message, which may quote a decoded config: bounded like any quote."""
+    return untrusted.quote(error, 200)
 
 
 def _describe(param: Param, value: Any) -> str:

@@ -16,11 +16,8 @@ from core.params import count_parameters
 from core.quality import pareto_frontier, quality_score
 from core.recommend import recommend
 from core.throughput import throughput
+from tests.rendered import plain
 
-
-def plain(markdown: str) -> str:
-    """Notice text as a reader sees it: Markdown backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.rendered import plain
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 CONFIGS = Path(__file__).resolve().parents[2] / "data" / "configs"
 LLAMA = (CONFIGS / "llama-3.1-8b.json").read_text(encoding="utf-8")
 # Llama 3.1 8B by hand: 32 layers x 8 kv heads x 128 x (K and V) x 2 bytes per token.
 LLAMA_KV_BYTES_PER_TOKEN = 32 * 8 * 128 * 2 * 2
 
-
-def plain(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def open_page(page: str, **query) -> AppTest:
@@ -87,7 +86,7 @@ def test_fit_page_lists_the_imported_model_and_keeps_the_gemma_recommendation():
         (LLAMA[: len(LLAMA) // 2], "not valid JSON"),
         (json.dumps({**json.loads(LLAMA), "num_hidden_layers": 10**18}), "num_hidden_layers"),
         (json.dumps({**json.loads(LLAMA), "hidden_size": -1}), "hidden_size"),
-        ("[" * 50_000 + "]" * 50_000, "levels deep"),
+        ("[" * 50_000 + "]" * 50_000, "nests deeper than 16 levels"),
         # The browser's text box keeps 2^20 characters (max_chars: a 50 MB paste is cut there,
         # checked below); 2^20 two-byte characters still make 2 MiB, which the size check refuses.
         ("é" * 2**20, "the limit is 1,048,576"),

@@ -10,10 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from tests.rendered import plain
 
-def plain(markdown: str) -> str:
-    """Notice text as a reader sees it: Markdown backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -56,11 +54,13 @@ def check(page: str, pairs: list[tuple[str, str]]) -> None:
     app = run(page, pairs)
     assert not app.exception, (page, pairs, app.exception)
     assert app.title, page  # the page rendered
-    # Every key the page does not use is named in a visible notice (long keys clipped at 40).
+    # Every key the page does not use is named in a visible notice, on one line (control
+    # characters and runs of whitespace become one space) and clipped at 80 characters.
     notices = plain(" ".join(w.value for w in app.warning))
     for key, _ in pairs:
         if key not in KNOWN_KEYS:
-            shown = key if len(key) <= 40 else key[:40] + "..."
+            one_line = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in key))
+            shown = one_line if len(one_line) <= 80 else one_line[:77] + "..."
             assert f"'{shown}' is not used on this page" in notices, (key, notices)
 
 
@@ -124,8 +124,11 @@ def test_every_parameter_with_a_junk_value_is_named_in_a_notice(page):
 
 
 def test_a_crafted_link_value_never_becomes_a_link_in_the_notice():
-    app = run("pages/planner.py", [("ctx", "[click me](https://evil.example)"), ("zz", "www.evil.example")])
+    app = run("pages/planner.py", [("ctx", "[click me](https://evil.example)"), ("seqs", "www.evil.example")])
     raw = " ".join(w.value for w in app.warning)
-    assert "](" not in raw
-    assert raw.count("[click") == raw.count("\\[click") == 1  # the bracket only appears escaped
-    assert "https://" not in raw  # the colon is escaped, so no autolink either
+    # Every bracket is escaped, so no link syntax remains; the autolink triggers are broken.
+    assert re.search(r"(?<!\\)[\[\]]", raw) is None
+    assert raw.count("\\[click") == 1 and raw.count("\\](") == 1
+    assert "https://" not in raw and "www." not in raw
+    # ...while the reader sees exactly what the link said (clipped at 80 characters).
+    assert "ctx=[click me](https://evil.example)" in plain(raw) and "seqs=www.evil.example" in plain(raw)
