@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.export import warm_up_in_background
+from ui.link_limits import watch_link_limits
 from ui.navigation import run_pages
 
 # A shipped image, not a ":material/...:" shortcode: Streamlit's frontend fetches a shortcode
@@ -21,4 +22,5 @@ PAGES = [
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),
 ]
 warm_up_in_background()
+watch_link_limits()
 run_pages(PAGES)

@@ -59,6 +59,7 @@ if custom_ids:
 st.subheader("Variant x weight format")
 matrix = verdict_matrix(rows, names, format_names)
 st.dataframe(matrix, key="fit_matrix")
+download_table(matrix.rename_axis("model").reset_index(), f"gemma4-fit-matrix-{accelerator.id}", "fit_matrix_csv")
 st.caption(
     "Each cell: fits / tight (under 5% free) / does not fit, GiB free, the longest context that "
     "fits and the most sequences at the chosen context."
@@ -84,6 +85,7 @@ download_table(detail, f"gemma4-fit-{accelerator.id}", "fit_detail_csv")
 st.subheader("Benchmark quality (release table, instruction-tuned, bf16)")
 scores = benchmark_frame(gemma).rename(columns=names)
 st.dataframe(scores, hide_index=True, key="fit_benchmarks")
+download_table(scores, "gemma4-benchmarks", "fit_benchmarks_csv")
 st.caption(
     "Quantised formats are assumed to keep the bf16 scores: the release measured bf16 only. "
     "Quality = mean over benchmarks of each score as a share of the best model's "
@@ -102,4 +104,5 @@ if advice is not None and advice.cheaper:
         ]
     )
     st.dataframe(given, hide_index=True, key="fit_given_up")
+    download_table(given, "gemma4-cheaper-options", "fit_given_up_csv")
     st.caption("Points versus the recommended option (negative = worse).")

@@ -73,9 +73,9 @@ st.plotly_chart(scatter, key="quality_scatter")
 download_figure(scatter, "quality-vs-memory", "quality_scatter")
 best = points[points["label"].isin(frontier)].sort_values("total_bytes")
 st.markdown("**On the frontier** (no other option is both smaller and better):")
-st.dataframe(
+frontier_table = (
     best.assign(**{"memory (GiB)": (best["total_bytes"] / 2**30).round(2)})[["label", "memory (GiB)", "quality", "fits"]]
-    .rename(columns={"fits": f"fits on {request.gpus} x {gpu.name}"}),
-    hide_index=True,
-    key="quality_frontier",
+    .rename(columns={"fits": f"fits on {request.gpus} x {gpu.name}"})
 )
+st.dataframe(frontier_table, hide_index=True, key="quality_frontier")
+download_table(frontier_table, "gemma4-quality-frontier", "quality_frontier_csv")

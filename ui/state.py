@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from ui import untrusted
+from ui.link_limits import DROPPED_LINK_PARAM, dropped_link_notice
 
 
 
@@ -128,8 +129,10 @@ class PageState:
         notices = []
         known = {p.name: p for p in self.params}
         saved = st.session_state.get(f"_{self.page}_saved", {}) if not given else {}
+        if DROPPED_LINK_PARAM in given:
+            notices.append(dropped_link_notice(given[DROPPED_LINK_PARAM][-1]))
         for name in given:
-            if name not in known:
+            if name not in known and name != DROPPED_LINK_PARAM:
                 notices.append(f"Link parameter '{_clip(name)}' is not used on this page and was ignored.")
         for param in self.params:
             raws = given.get(param.name) or saved.get(param.name)
