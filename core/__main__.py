@@ -8,19 +8,22 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from core.calibrate import CalibrationRow, calibrate
 from core.catalog import Catalog, CatalogError, UnknownChoiceError, load_catalog
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
+from core.files import FileReadError
 from core.fit import FitResult, fit, fit_matrix
-from core.hf_import import MAX_IMPORTED_MODELS, ConfigImportError, check_name, load_config_file, model_spec
 from core.params import count_parameters
 from core.units import format_bytes, format_params, gb, gib
+
+if TYPE_CHECKING:
+    # Only `calibrate` needs it, and it costs every other command a few milliseconds to import.
+    from core.calibrate import CalibrationRow
 
 # Request fields -> the flag that sets them, so validation messages name what the user typed.
 FLAGS = {
@@ -52,7 +55,67 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        # "argument --context: ..." -> "--context: ...", like the request's validation messages.
+        raise UsageError(re.sub(r"^argument (-\S+): ", r"\1: ", message))
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        return super().parse_known_args(_attach_values(self, sys.argv[1:] if args is None else args), namespace)
+
+
+def _attach_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`--flag VALUE` as `--flag=VALUE` where the flag takes a value and VALUE starts with '-'.
+
+    argparse reads '-5GiB' or '-inf' after a flag as another option and answers "expected one
+    argument"; attached, the value reaches its own check, which says what is wrong with it. A
+    VALUE that is itself one of this parser's options is left alone (`--model --json` still says
+    --model lacks a value). Each (sub)parser attaches values for its own flags; the top level
+    has none that take a value, and passes everything after the command to the subparser."""
+    # argparse's own table of option strings (a private attribute, stable since Python 2.7).
+    options: dict[str, argparse.Action] = parser._option_string_actions
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        out.append(token)
+        if token == "--":
+            out.extend(tokens)
+            break
+        action = _option(options, token)
+        if action is None or action.nargs is not None:
+            continue
+        value = next(tokens, None)
+        if value is None:
+            break
+        if value.startswith("-") and value != "--" and not _looks_like_option(options, value):
+            out[-1] = f"{token}={value}"
+        else:
+            out.append(value)
+    return out
+
+
+def _option(options: dict[str, argparse.Action], token: str) -> argparse.Action | None:
+    """The option `token` names, exactly or as argparse's unambiguous prefix; else None."""
+    if not token.startswith("-") or "=" in token:
+        return None
+    if token in options:
+        return options[token]
+    matches = {id(action): action for name, action in options.items() if token.startswith("--") and name.startswith(token)}
+    return next(iter(matches.values())) if len(matches) == 1 else None
+
+
+def _looks_like_option(options: dict[str, argparse.Action], token: str) -> bool:
+    """Whether argparse would take `token` for one of these options (even an ambiguous prefix)."""
+    name = token.partition("=")[0]
+    return name in options or (name.startswith("--") and any(option.startswith(name) for option in options))
+
+
+class _NameTyped(argparse.Action):
+    """Stores the value, and which of the flag's names was typed (`--tensor-parallel` or
+    `--gpus`), so a validation message names the flag the user wrote."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.typed_flags = {**getattr(namespace, "typed_flags", {}), self.dest: option_string}
 
 
 def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
@@ -74,7 +137,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     parser.add_argument("--thinking-tokens", type=int, default=0, help="reasoning tokens per request")
     parser.add_argument("--ple-on-host", action="store_true", help="keep the PLE table in host memory")
     parser.add_argument("--gpu", help="accelerator id or alias, e.g. h100, rtx-4090, 'm4 max 128gb'")
-    parser.add_argument("--gpus", "--tensor-parallel", dest="gpus", type=int, default=1, help="GPU count (tensor parallel)")
+    parser.add_argument(
+        "--gpus", "--tensor-parallel", dest="gpus", type=int, default=1, action=_NameTyped,
+        help="GPU count (tensor parallel)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output, sizes in bytes")
     llama = parser.add_argument_group("llama.cpp")
     llama.add_argument("--n-ubatch", type=int, default=512, help="physical batch size (-ub), default 512")
@@ -100,6 +166,8 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
 
 
 SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+# 1 PiB, the most EngineSettings.kv_cache_memory_bytes takes; no accelerator holds nearly that.
+MAX_SIZE_BYTES = 2**50
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -112,12 +180,21 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _size(text: str) -> int:
-    """Bytes from '4563402752', '4.25GiB' or '4.5 GB'."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else ""
+    """Bytes from '4563402752', '4.25GiB' or '4.5 GB', between 1 byte and MAX_SIZE_BYTES."""
+    # Digits are capped so the arithmetic stays exact and small; a longer number is no size.
+    match = re.fullmatch(r"\s*([-+]?)([0-9]{1,20})(?:\.([0-9]{1,20}))?\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(4).lower() if match else ""
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
     if not match or (unit and unit not in SIZE_UNITS):
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use bytes, or a unit: {', '.join(SIZE_UNITS)})")
-    return int(float(match.group(1)) * SIZE_UNITS[unit or "b"])
+        raise argparse.ArgumentTypeError(f"not a size: {shown} (use bytes, or a unit: {', '.join(SIZE_UNITS)})")
+    sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""
+    # Integer arithmetic: float() would round 20-digit sizes and overflow on long ones.
+    size_bytes = int(whole + fraction) * SIZE_UNITS[unit or "b"] // 10 ** len(fraction)
+    if sign == "-" or size_bytes < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte (got {shown})")
+    if size_bytes > MAX_SIZE_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SIZE_BYTES:,} bytes (1 PiB) (got {shown})")
+    return size_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,13 +256,18 @@ def _request(args: argparse.Namespace) -> MemoryRequest:
         first = error.errors()[0]
         field = str(first["loc"][-1]) if first["loc"] else ""
         given = first.get("input")
-        raise UsageError(f"{FLAGS.get(field, field)}: {first['msg'].lower()} (got {given!r})") from None
+        flag = getattr(args, "typed_flags", {}).get(field) or FLAGS.get(field, field)
+        if field == "concurrent_sequences" and args.parallel is not None:
+            flag = "--parallel"  # what the user typed; it stands in for --batch
+        raise UsageError(f"{flag}: {first['msg'].lower()} (got {given!r})") from None
 
 
 def _params_json(catalog: Catalog, model_id: str) -> dict[str, Any]:
-    params = count_parameters(catalog.model(model_id).config)
+    spec = catalog.model(model_id)
+    params = count_parameters(spec.config)
     return {
         "model": model_id,
+        "name": spec.display_name,
         "total": params.total,
         "text": params.text,
         "vision": params.vision,
@@ -214,8 +296,9 @@ def _print_params(catalog: Catalog, model_ids: Sequence[str], as_json: bool) -> 
     if as_json:
         print(json.dumps(figures[0] if len(figures) == 1 else figures, indent=2))
         return
-    keys = [k for k in figures[0] if k != "model"]
-    rows = [["parameters", *[f["model"] for f in figures]]]
+    keys = [k for k in figures[0] if k not in ("model", "name")]
+    # Names, not ids: an imported model's id (custom1-...) is internal; its name is the user's.
+    rows = [["parameters", *[f["name"] for f in figures]]]
     rows += [[key, *[format_params(f[key]) for f in figures]] for key in keys]
     print(_table(rows, right=range(1, len(figures) + 1)))
 
@@ -351,17 +434,26 @@ def _with_configs(catalog: Catalog, args: argparse.Namespace) -> tuple[Catalog, 
     """The catalogue plus every --config model (warnings on stderr), and their ids."""
     paths = getattr(args, "config", None) or []
     names = getattr(args, "name", None) or []
-    if len(paths) > MAX_IMPORTED_MODELS:
-        raise UsageError(f"at most {MAX_IMPORTED_MODELS} --config models at once")
     if len(names) > len(paths):
         raise UsageError("--name names a --config model: give one --config per --name")
+    if not paths:
+        return catalog, []
+    # Imported only for --config: the importer is a large module that other runs never use.
+    from core.hf_import import MAX_IMPORTED_MODELS, ConfigImportError, load_config_file, model_spec
+
+    if len(paths) > MAX_IMPORTED_MODELS:
+        raise UsageError(f"at most {MAX_IMPORTED_MODELS} --config models at once")
     specs = []
     for slot, path in enumerate(paths, start=1):
-        imported = load_config_file(Path(path))
-        name = names[slot - 1] if slot <= len(names) else _default_name(Path(path))
+        try:
+            imported = load_config_file(Path(path))
+            name = names[slot - 1] if slot <= len(names) else _default_name(Path(path))
+            spec = model_spec(imported, name, slot)
+        except ConfigImportError as error:
+            raise UsageError(str(error)) from None
         for line in (*imported.warnings, *imported.defaults):
             print(f"note: {path}: {_one_line(line)}", file=sys.stderr)
-        specs.append(model_spec(imported, name, slot))
+        specs.append(spec)
     shown = [spec.display_name.lower() for spec in specs]
     if len(set(shown)) < len(shown):
         raise UsageError("two --config models have the same name; tell them apart with --name")
@@ -370,6 +462,8 @@ def _with_configs(catalog: Catalog, args: argparse.Namespace) -> tuple[Catalog, 
 
 def _default_name(path: Path) -> str:
     """The file's name, or its folder's for a plain config.json (a downloaded repository)."""
+    from core.hf_import import ConfigImportError, check_name
+
     stem = path.parent.name if path.stem == "config" and path.parent.name else path.stem
     try:
         return check_name(stem[:48])
@@ -385,6 +479,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise UsageError("estimate needs --model (e2b, e4b, 26b-a4b, 31b) or --config PATH")
         args.model = imported_ids[0]
     if args.command == "calibrate":
+        # Imported here: the other commands never need it, and its imports cost them start-up time.
+        from core.calibrate import calibrate
+
         rows = calibrate(catalog)
         _print_calibration(rows, args.json)
         return 0 if all(row.within_tolerance for row in rows) else 1
@@ -426,7 +523,7 @@ def _one_line(message: object) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
-    except (UsageError, UnknownChoiceError, PlanningError, ConfigImportError) as error:
+    except (UsageError, UnknownChoiceError, PlanningError, FileReadError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except CatalogError as error:

@@ -423,7 +423,20 @@ class CatalogLoad:
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    return (data_dir or Path(os.environ.get(DATA_DIR_VARIABLE) or DATA_DIR)).resolve()
+    if data_dir is not None:
+        return data_dir.resolve()
+    variable = os.environ.get(DATA_DIR_VARIABLE) or ""
+    if variable and not os.path.isabs(variable):
+        # Relative to the working directory, which may change: resolved afresh each time.
+        return Path(variable).resolve()
+    return _default_data_dir(variable)
+
+
+@lru_cache(maxsize=16)
+def _default_data_dir(variable: str) -> Path:
+    """$GEMMA4_PLANNER_DATA's folder, else data/, resolved once per value of the variable:
+    resolve() stats every component of the path, and the app asks on every rerun."""
+    return Path(variable or DATA_DIR).resolve()
 
 
 def load_catalog(data_dir: Path | None = None) -> Catalog:

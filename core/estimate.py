@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.architecture import FULL, SiglipVisionConfig
@@ -327,6 +326,10 @@ def _ceil(value: Tokens) -> Tokens:
     """Round bytes up; exact on ints, elementwise on arrays."""
     if isinstance(value, (int, float)):
         return math.ceil(value)
+    # Imported here, not at the top: only the sweep passes arrays, and it has loaded numpy
+    # already; the scalar path and the command line start faster without it.
+    import numpy as np
+
     return np.ceil(value).astype(np.int64)
 
 

@@ -18,6 +18,10 @@ DATA = ROOT / "data"
 
 # Read straight from the data files, independently of core's catalogue code.
 MODEL_IDS = [entry["id"] for entry in json.loads((DATA / "models.json").read_text(encoding="utf-8"))["models"]]
+MODEL_NAMES = {
+    entry["id"]: entry["display_name"]
+    for entry in json.loads((DATA / "models.json").read_text(encoding="utf-8"))["models"]
+}
 MOE_IDS = {
     entry["id"]
     for entry in json.loads((DATA / "models.json").read_text(encoding="utf-8"))["models"]
@@ -36,6 +40,7 @@ GPU_IDS = [row["id"] for row in GPU_ROWS]
 
 PARAMS_KEYS = {
     "model",
+    "name",
     "total",
     "text",
     "vision",
@@ -101,7 +106,8 @@ def test_params_json_has_exactly_the_documented_integer_keys(capsys, model_id):
     figures = cli_json(capsys, "params", "--model", model_id)
     assert set(figures) == PARAMS_KEYS
     assert figures["model"] == model_id
-    for key in PARAMS_KEYS - {"model"}:
+    assert figures["name"] == MODEL_NAMES[model_id]
+    for key in PARAMS_KEYS - {"model", "name"}:
         assert is_int(figures[key]) and figures[key] >= 0, key
     assert figures["total"] == figures["text"] + figures["vision"] + figures["audio"]
     assert figures["active_per_token"] <= figures["total"]
@@ -507,3 +513,255 @@ def test_bad_config_flags_exit_2_with_one_line(capsys, argv, message):
     status, out, err = cli(capsys, *argv)
     assert status == 2 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+# --- params tables show names -------------------------------------------------------------------
+
+
+def test_params_table_heads_columns_with_names_not_ids(capsys):
+    status, out, err = cli(
+        capsys, "params", "--config", str(CONFIGS / "llama-3.1-8b.json"), "--name", "Our Llama",
+        "--config", str(CONFIGS / "phi-4.json"),
+    )
+    assert status == 0
+    header = out.splitlines()[0]
+    for name in (*MODEL_NAMES.values(), "Our Llama", "phi-4"):
+        assert name in header, (name, header)
+    assert "custom" not in out and "gemma-4-" not in out
+
+
+def test_params_json_names_imported_models_by_their_given_name(capsys):
+    figures = cli_json(capsys, "params", "--config", str(CONFIGS / "phi-4.json"), "--name", "Phi Four")
+    assert {f["model"]: f["name"] for f in figures}["custom1-phi-four"] == "Phi Four"
+
+
+# --- values that start with '-' after a flag ----------------------------------------------------
+
+# Every flag that takes a number, a value that starts with '-' (or is not finite), and what the
+# one line must say. argparse alone read '-5GiB', '-inf' or '-1e9' as an option ("expected one argument").
+NEGATIVE_VALUES = [
+    ("--kv-cache-memory-bytes", "-5GiB", "must be at least 1 byte"),
+    ("--kv-cache-memory-bytes", "-1", "must be at least 1 byte"),
+    ("--kv-cache-memory-bytes", "-0", "must be at least 1 byte"),
+    ("--kv-cache-memory-bytes", "0", "must be at least 1 byte"),
+    ("--kv-cache-memory-bytes", "-inf", "not a size"),
+    ("--kv-cache-memory-bytes", "nan", "not a size"),
+    ("--kv-cache-memory-bytes", "inf", "not a size"),
+    ("--kv-cache-memory-bytes", "1e400", "not a size"),
+    ("--kv-cache-memory-bytes", "9" * 400, "not a size"),
+    ("--kv-cache-memory-bytes", "99999999999999999999TB", "at most"),
+    ("--gpu-memory-utilization", "-inf", "finite"),
+    ("--gpu-memory-utilization", "inf", "finite"),
+    ("--gpu-memory-utilization", "-nan", "finite"),
+    ("--gpu-memory-utilization", "nan", "finite"),
+    ("--gpu-memory-utilization", "-1e9", "greater than 0"),
+    ("--gpu-memory-utilization", "-0.5", "greater than 0"),
+    ("--gpu-memory-utilization", "1e999", "finite"),
+    ("--context", "-1", "greater than 0"),
+    ("--context", "-1e9", "invalid int"),
+    ("--batch", "-3", "greater than 0"),
+    ("--parallel", "-3", "greater than 0"),
+    ("--gpus", "-2", "greater than 0"),
+    ("--tensor-parallel", "-2", "greater than 0"),
+    ("--images", "-1", "greater than or equal to 0"),
+    ("--image-tokens", "-70", "70, 140, 280, 560 or 1120"),
+    ("--audio-seconds", "-1", "greater than or equal to 0"),
+    ("--audio-seconds", "-inf", "finite"),
+    ("--audio-seconds", "-nan", "finite"),
+    ("--thinking-tokens", "-5", "greater than or equal to 0"),
+    ("--n-ubatch", "-1", "greater than 0"),
+    ("--max-num-batched-tokens", "-1", "greater than 0"),
+    ("--max-num-seqs", "-1", "greater than 0"),
+    ("--block-size", "-16", "8, 16, 32, 64 or 128"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value", "words"), NEGATIVE_VALUES, ids=[f"{f}={v[:12]}" for f, v, _ in NEGATIVE_VALUES])
+@pytest.mark.parametrize("joined", [False, True], ids=["spaced", "joined"])
+def test_a_bad_value_after_a_flag_gets_that_flags_own_message(capsys, flag, value, words, joined):
+    engine = "llama.cpp" if flag == "--n-ubatch" else "vllm"
+    given = [f"{flag}={value}"] if joined else [flag, value]
+    status, out, err = cli(capsys, "estimate", "--model", "e2b", "--engine", engine, *given)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "expected one argument" not in err
+    # The flag the user typed, and the value as typed (clipped when long) or as parsed.
+    assert f"error: {flag}: " in err, err
+    assert value[:30] in err or f"(got {as_float(value)!r})" in err, err
+    assert words in err, err
+
+
+def as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def test_the_kv_cache_size_message_reads_like_the_others(capsys):
+    status, _, err = cli(capsys, "estimate", "--model", "31b", "--engine", "vllm", "--kv-cache-memory-bytes", "-5GiB")
+    assert (status, err) == (2, "error: --kv-cache-memory-bytes: must be at least 1 byte (got '-5GiB')\n")
+    status, _, err = cli(capsys, "estimate", "--model", "31b", "--engine", "vllm", "--gpu-memory-utilization", "-inf")
+    assert (status, err) == (2, "error: --gpu-memory-utilization: input should be a finite number (got -inf)\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "size_bytes"),
+    [("4563402752", 4563402752), ("4.25GiB", 4563402752), ("4.5 GB", 4_500_000_000), ("+3", 3),
+     ("1048576GiB", 2**50), ("99999999999999999999", None), ("0.5", None)],
+)
+def test_sizes_are_exact_and_bounded(capsys, text, size_bytes):
+    status, out, err = cli(capsys, "estimate", "--model", "31b", "--engine", "vllm", "--gpu", "h100",
+                           "--kv-cache-memory-bytes", text, "--json")
+    if size_bytes is None:
+        assert status == 2 and err.count("\n") == 1, err
+    else:
+        assert status == 0, err
+        assert json.loads(out)["kv_cache_bytes"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["estimate", "--model", "--json"], "error: --model: expected one argument\n"),
+        (["estimate", "--model", "e2b", "--gpu", "-h"], "error: --gpu: expected one argument\n"),
+        (["estimate", "--model", "e2b", "--context"], "error: --context: expected one argument\n"),
+    ],
+)
+def test_an_option_after_a_flag_is_still_an_option(capsys, argv, line):
+    """Only values are attached to their flag: a flag followed by another option lacks its value."""
+    status, out, err = cli(capsys, *argv)
+    assert (status, out, err) == (2, "", line)
+
+
+def test_a_model_name_that_starts_with_a_dash_is_looked_up(capsys):
+    status, _, err = cli(capsys, "estimate", "--model", "-e2b")
+    assert status == 2 and "unknown model '-e2b'" in err
+
+
+def test_abbreviated_flags_take_dash_values_too(capsys):
+    status, _, err = cli(capsys, "estimate", "--model", "e2b", "--engine", "vllm", "--kv-cache-mem", "-5GiB")
+    assert (status, err) == (2, "error: --kv-cache-memory-bytes: must be at least 1 byte (got '-5GiB')\n")
+
+
+def test_the_module_reports_a_dash_value_in_one_line():
+    done = run_module("estimate", "--model", "31b", "--engine", "vllm", "--kv-cache-memory-bytes", "-5GiB")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: --kv-cache-memory-bytes: must be at least 1 byte (got '-5GiB')\n"
+
+
+# --- --config reads: regular files only, at most 1 MiB, never blocking ---------------------------
+# These go through hf_import.load_config_file, which reads with core.files.read_user_file.
+
+
+def run_config(path, timeout_s: float = 20) -> subprocess.CompletedProcess:
+    """`python -m core params --config PATH` with a 1 GiB address-space cap and a time limit,
+    so a read that never ends fails this test instead of filling memory or hanging the suite."""
+    import resource
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "core", "params", "--config", str(path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, preexec_fn=cap_memory,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"--config {path} still running after {timeout_s} s (a blocking or endless read)")
+
+
+def check_one_line(done: subprocess.CompletedProcess, *words: str) -> None:
+    assert done.returncode == 2, done.stderr[-500:]
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr[-500:]
+    for word in words:
+        assert word in done.stderr, (word, done.stderr)
+
+
+def test_config_dev_zero_is_refused_at_once():
+    check_one_line(run_config("/dev/zero"), "/dev/zero", "character device")
+
+
+def test_config_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    check_one_line(run_config(fifo), str(fifo), "FIFO")
+
+
+def test_config_directory_is_refused(tmp_path):
+    check_one_line(run_config(tmp_path), str(tmp_path), "directory")
+
+
+def test_config_over_1_mib_is_refused(tmp_path):
+    big = tmp_path / "config.json"
+    big.write_bytes(b" " * (2**20 + 1))
+    check_one_line(run_config(big), str(big), "1,048,576")
+
+
+def test_config_missing_path_says_so(tmp_path):
+    missing = tmp_path / "nowhere" / "config.json"
+    check_one_line(run_config(missing), f"cannot read {missing}", "No such file or directory")
+
+
+def test_config_symlink_to_dev_zero_is_refused(tmp_path):
+    link = tmp_path / "config.json"
+    link.symlink_to("/dev/zero")
+    check_one_line(run_config(link), str(link), "character device")
+
+
+# --- start-up: what `python -m core estimate` imports -------------------------------------------
+
+# Only the sweep (numpy, pandas), `calibrate` and --config (the importer) need these.
+HEAVY_MODULES = {"numpy", "pandas", "core.calibrate", "core.sweep", "core.quality", "core.hf_import"}
+
+
+def imported_modules(*argv: str) -> set[str]:
+    """Every module `python -m core ARGV` imports, from -X importtime's report on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "core", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_estimate_imports_neither_numpy_nor_pandas_nor_calibration():
+    modules = imported_modules("estimate", "--model", "e2b")
+    assert "core.estimate" in modules  # the report was read
+    assert not modules & HEAVY_MODULES, modules & HEAVY_MODULES
+
+
+def test_fit_and_params_import_neither_numpy_nor_pandas():
+    for argv in (["fit", "--gpu", "h100", "--model", "e2b"], ["params", "--config", str(CONFIGS / "phi-4.json")]):
+        modules = imported_modules(*argv)
+        assert not modules & {"numpy", "pandas", "core.calibrate"}, (argv, modules & HEAVY_MODULES)
+
+
+def test_calibrate_still_loads_what_it_needs(capsys):
+    status, out, _ = cli(capsys, "calibrate", "--json")
+    assert status == 0 and json.loads(out)
+
+
+def test_the_data_folder_is_resolved_once_per_value(monkeypatch, tmp_path):
+    """load_catalog() resolves $GEMMA4_PLANNER_DATA (or data/) once, and still sees a change."""
+    from core.catalog import DATA_DIR_VARIABLE, load_catalog
+
+    monkeypatch.delenv(DATA_DIR_VARIABLE, raising=False)
+    default = load_catalog()
+    calls: list[Path] = []
+    real_resolve = Path.resolve
+
+    def counting_resolve(self, strict=False):
+        calls.append(self)
+        return real_resolve(self, strict)
+
+    monkeypatch.setattr(Path, "resolve", counting_resolve)
+    for _ in range(3):
+        assert load_catalog() is default
+    assert calls == []
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(data))
+    other = load_catalog()
+    assert other is not default and load_catalog() is other
+    assert len(calls) == 1
