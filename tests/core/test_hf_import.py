@@ -7,7 +7,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.estimate import MemoryRequest, estimate
@@ -352,3 +352,160 @@ def test_damaged_or_hostile_links_are_refused(value, message):
 def test_parse_limits_are_checked_before_parsing():
     with pytest.raises(ConfigImportError, match="1 MiB"):
         parse_config_json("{" + " " * MAX_CONFIG_BYTES + "}")
+
+
+# --- structure, not only values: layer counts, sharing, per-layer lists, encoder sub-configs ---
+
+# Gemma 4 configs carry the most structure (sharing, per-layer heads, two encoders): drawn more often.
+GEMMA_4 = [name for name in SHIPPED if name.startswith("gemma-4")]
+LAYER_TYPES = st.sampled_from(["sliding_attention", "full_attention"])
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), st.text(max_size=8),
+    st.lists(st.integers(-3, 3), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+LAYER_KEYS = st.sampled_from([" 4 ", "\u0661", "0_0", "-1", "+1", "01", "", "0", "4", "5", "999999", "1e2", "4.0"])
+ENCODER_FIELDS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                  "head_dim", "patch_size", "pooling_kernel_size", "position_embedding_size", "subsampling_conv_channels",
+                  "conv_kernel_size", "output_proj_dims", "model_type", "image_size", "vision_use_head"]
+
+
+@st.composite
+def structural_change(draw, document: dict) -> None:
+    """Change the shape of `document` (a parsed config.json) in place, the way a crafted or
+    damaged file would: a layer count that disagrees with the per-layer lists, KV sharing
+    past the owners, odd per-layer overrides, encoders with missing or hostile fields."""
+    section = document.get("text_config", document)
+    layers = section.get("num_hidden_layers", 4)
+    sizes = st.sampled_from([0, 1, layers - 1, layers, layers, layers + 1]) | st.integers(0, 64)
+
+    def per_layer(items: st.SearchStrategy) -> st.SearchStrategy:
+        """A list of a drawn length made by repeating a short drawn pattern (long lists stay cheap to draw)."""
+        return sizes.flatmap(lambda n: st.lists(items, min_size=1, max_size=4).map(lambda pattern: (pattern * n)[:n]))
+
+    for change in draw(st.lists(st.sampled_from(
+        ["layers", "shared", "layer_types", "widths", "dense_layers", "overrides", "encoder", "drop", "experts", "window"]
+    ), min_size=1, max_size=3)):  # fmt: skip
+        if change == "layers":
+            layers = draw(st.sampled_from([0, 1, 2, layers - 1, layers + 1, 1000, 1001, 10**9]) | ODD_VALUES)
+            section["num_hidden_layers"] = layers
+            layers = layers if isinstance(layers, int) and not isinstance(layers, bool) and 0 < layers <= 1_100 else 4
+        elif change == "shared":
+            # Near the layer count is where sharing runs out of cache owners.
+            near_all = st.sampled_from([layers - 1, layers - 2, layers - 3, layers - 5, layers // 2, layers])
+            section["num_kv_shared_layers"] = draw(near_all | st.integers(-2, layers + 2) | ODD_VALUES)
+        elif change == "layer_types":
+            section["layer_types"] = draw(per_layer(LAYER_TYPES) | per_layer(LAYER_TYPES | ODD_VALUES) | ODD_VALUES)
+        elif change == "widths":
+            section["intermediate_size"] = draw(per_layer(st.integers(-2, 70_000) | st.booleans()) | ODD_VALUES)
+        elif change == "dense_layers":
+            section["mlp_only_layers"] = draw(st.lists(st.integers(-2, layers + 2) | ODD_VALUES, max_size=6) | ODD_VALUES)
+        elif change == "overrides":
+            override = st.dictionaries(st.sampled_from(["head_dim", "num_key_value_heads", "other"]), st.integers(-2, 5_000) | ODD_VALUES, max_size=2)
+            section["per_layer_config"] = draw(st.dictionaries(LAYER_KEYS, override | ODD_VALUES, max_size=4) | ODD_VALUES)
+        elif change == "encoder":
+            key = draw(st.sampled_from(["vision_config", "audio_config"]))
+            encoder = document.get(key)
+            if isinstance(encoder, dict) and draw(st.booleans()):
+                present = sorted(field for field in ENCODER_FIELDS if field in encoder)
+                fields = st.sampled_from(present) if present and draw(st.booleans()) else st.sampled_from(ENCODER_FIELDS)
+                for field in draw(st.lists(fields, min_size=1, max_size=3)):
+                    if draw(st.booleans()):
+                        encoder.pop(field, None)
+                    else:
+                        encoder[field] = draw(
+                            st.integers(-5, 10**7) | ODD_VALUES | st.lists(st.integers(-5, 200) | st.booleans(), max_size=3)
+                        )
+            else:
+                document[key] = draw(ODD_VALUES)
+        elif change == "drop":
+            keys = sorted(section)
+            if keys:
+                section.pop(draw(st.sampled_from(keys)))
+        elif change == "experts":
+            section.update(enable_moe_block=draw(st.booleans() | ODD_VALUES), num_experts=draw(st.integers(-1, 300) | ODD_VALUES),
+                           top_k_experts=draw(st.integers(-1, 300)), moe_intermediate_size=draw(st.integers(-1, 5_000)))
+        else:
+            section["sliding_window"] = draw(st.integers(-2, 10**9) | ODD_VALUES)
+
+
+def sized_on_every_engine(result) -> None:
+    """An accepted config must go through every engine without anything but a PlanningError."""
+    from core.catalog import load_catalog
+    from core.engines.registry import ENGINES
+    from core.estimate import PlanningError
+    from core.fit import fit
+
+    spec = model_spec(result, "Fuzzed", 1)
+    catalog = load_catalog().with_models((spec,))
+    for engine in ENGINES:
+        weights = next((f for f in catalog.weight_formats if engine in f.engines and f.applies_to(spec)), None)
+        kv = next(k for k in catalog.kv_cache_types if engine in k.engines)
+        if weights is None:
+            continue
+        for gpu in ("nvidia-h100-sxm", "apple-m4-max-128gb"):
+            request = MemoryRequest(model=spec.id, weight_format=weights.id, kv_cache_dtype=kv.id, engine=engine,
+                                    context_tokens=2048, concurrent_sequences=2, gpu=gpu)  # fmt: skip
+            try:
+                estimate(request, catalog)
+                fit(request, catalog)
+            except PlanningError as error:
+                assert str(error) and "\n" not in str(error)
+
+
+def refused_in_one_line(error: ConfigImportError) -> None:
+    message = str(error)
+    assert message and "\n" not in message and len(message) < 400, message
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from(SHIPPED) | st.sampled_from(GEMMA_4), st.data())
+def test_any_change_to_a_configs_structure_is_sized_or_refused_in_one_line(name, data):
+    document = raw(name)
+    data.draw(structural_change(document))
+    try:
+        result = read_config(json.dumps(document))
+    except ConfigImportError as error:
+        event("refused")
+        refused_in_one_line(error)
+        return
+    event("sized")
+    assert count_parameters(result.config).total > 0
+    sized_on_every_engine(result)
+    # What was accepted travels in a link (or a session value) and comes back the same.
+    value = encode_link("Fuzzed", result)
+    assert decode_link(value, 10**7)[1].config == result.config
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from(SHIPPED) | st.sampled_from(GEMMA_4), st.data())
+def test_any_change_to_a_links_stored_form_is_read_or_refused_in_one_line(name, data):
+    """The same changes made to what a link carries (the stored form, not config.json)."""
+    document = json.loads(imported(name).normalized)
+    data.draw(structural_change(document))
+    value = "Linked~" + base64.urlsafe_b64encode(zlib.compress(json.dumps(document).encode(), 9)).decode().rstrip("=")
+    decode_link.cache_clear()
+    try:
+        _, result = decode_link(value, 10**7)
+    except ConfigImportError as error:
+        event("refused")
+        refused_in_one_line(error)
+        return
+    event("read")
+    assert count_parameters(result.config).total > 0
+    sized_on_every_engine(result)
+
+
+@pytest.mark.parametrize(
+    "stored,message",
+    [
+        # 500,000 list entries compress to a few kB: refused before anything walks them.
+        ({"text_config": {"num_hidden_layers": 1000, "mlp_only_layers": [1] * 500_000}}, "inflates past 64 KiB"),
+        ({"text_config": {"num_hidden_layers": 2, "layer_types": ["full_attention"] * 3_000}}, "at most 2"),
+        ({"text_config": {"num_hidden_layers": True}}, "num_hidden_layers' must be a whole number"),
+        ({"text_config": {"num_hidden_layers": 4, "mlp_only_layers": [1] * 9}}, "at most 4"),
+    ],
+)
+def test_a_links_lists_are_held_to_the_layer_count_before_validation(stored, message):
+    decode_link.cache_clear()
+    with pytest.raises(ConfigImportError, match=message):
+        decode_link(packed(json.dumps(stored, separators=(",", ":")).encode()))
