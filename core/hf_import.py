@@ -26,6 +26,7 @@ from core.architecture import (
     VisionConfig,
 )
 from core.catalog import ModelSpec, validation_problem
+from core.files import read_user_file
 from core.kv_cache import kv_layer_groups
 from core.params import count_parameters
 
@@ -668,19 +669,9 @@ def model_spec(imported: ImportedModel, name: str, slot: int = 1) -> ModelSpec:
 
 
 def load_config_file(path: Path) -> ImportedModel:
-    """Read and size a config.json from disk (the command line's --config)."""
-    return import_config(parse_config_json(_read_user_file(path)))
-
-
-def _read_user_file(path: Path) -> bytes:
-    """At most MAX_CONFIG_BYTES + 1 bytes of a regular file (never /dev/zero or a FIFO)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigImportError(f"{path} is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,} (1 MiB)")
-        return path.read_bytes()
-    except OSError as error:
-        raise ConfigImportError(f"cannot read {path}: {error.strerror or error}") from None
+    """Read and size a config.json from disk (the command line's --config): a regular file of at
+    most 1 MiB, read without trusting its reported size (never /dev/zero, never a FIFO)."""
+    return import_config(parse_config_json(read_user_file(path, MAX_CONFIG_BYTES, ConfigImportError)))
 
 
 def read_config(data: bytes | str) -> ImportedModel:
