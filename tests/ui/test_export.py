@@ -183,3 +183,25 @@ def test_summary_without_chromium_says_charts_need_it(monkeypatch):
     assert "data:image/svg" not in text
     assert export.CHROMIUM_MISSING_MESSAGE in text
     assert "| weights | 17.46 | 1 |" in text
+
+
+def test_summary_shows_names_and_values_from_a_link_as_plain_text():
+    # An imported model's name and anything a link carried reach the summary: in a wiki or on
+    # GitHub they must not become a list, a link, an image, an e-mail link or markup.
+    hostile = "- www.evil.example [x](https://evil.example) ![i](https://evil.example/i.png) a@evil.example <b>"
+    text = _summary(
+        inputs={"models": hostile, "link": "http://127.0.0.1:8501/planner?ctx=4096&custom=My+model~eJx"},
+        breakdown=pd.DataFrame({"model": [hostile, "+SUM(1+1)"], "GiB": [1.0, 2.0]}),
+        verdict_lines=[hostile, "1. numbered"],
+        figures={},
+    )
+    lines = text.splitlines()
+    # No list item beyond the verdicts' own bullets, no nested list, no heading from the text.
+    assert [line for line in lines if line.startswith(("- ", "+ ", "* "))] == [
+        line for line in lines if line.startswith("- ") and line[2:].startswith(("\\- ", "1\\. "))
+    ]
+    for pattern in (r"(?<!\\)\[", r"(?<!\\)\]", r"(?<!\\)<b>", r"www\.evil", r"https://evil", r"@evil"):
+        assert re.search(pattern, text) is None, pattern
+    # The reader still sees every character, and the planner's own link stays a link.
+    assert "www\u200b.evil.example" in text
+    assert "<http://127.0.0.1:8501/planner?ctx=4096&custom=My+model~eJx>" in text
