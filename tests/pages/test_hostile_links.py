@@ -1,6 +1,7 @@
 """Hypothesis-generated query strings on every page: never an exception, always a notice and defaults."""
 
 import base64
+import json
 import re
 import zlib
 from pathlib import Path
@@ -10,7 +11,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from core.hf_import import load_config_file
 from tests.rendered import plain
+from tests.strategies import CONFIGS, SHIPPED, structural_change
 
 
 
@@ -33,7 +36,29 @@ HOSTILE_VALUES = st.one_of(
     st.sampled_from(["Mine~AAAA", "Mine~", "~", "Mine~" + "A" * 5_000, "x~eJzLSM3JyQcABiwCFQ", BOMB, SMALL_BOMB]),
     st.binary(max_size=300).map(lambda b: "Mine~" + base64.urlsafe_b64encode(zlib.compress(b)).decode().rstrip("=")),
 )
-KEYS = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(min_size=1, max_size=20))
+MARKUP = st.sampled_from([
+    "[click](https://evil.example)", "![x](https://evil.example/i.png)", "www.evil.example", "a@evil.example",
+    ":material/home:", ":red[r]", "$x^2$", "<b>b</b>", "- item", "1. item", "# heading", "`code`", "**bold**",
+    "&lt;script&gt;", "=HYPERLINK(\"https://evil.example\")", "+SUM(1+1)", "\u202eevil", "a\nb\rc\x00d",
+])  # fmt: skip
+
+
+@st.composite
+def imported_model_values(draw) -> str:
+    """A real config's stored form with its structure changed (tests/core/test_hf_import), under
+    a drawn name: what a crafted custom= value carries."""
+    stored = json.loads(load_config_file(CONFIGS / f"{draw(st.sampled_from(SHIPPED))}.json").normalized)
+    if draw(st.booleans()):
+        draw(structural_change(stored))
+    if draw(st.booleans()):
+        stored["text_config"]["model_type"] = draw(MARKUP | st.sampled_from(["www.evil.example", "deepseek_v3", "llama"]))
+    name = draw(MARKUP | st.sampled_from(["www.evil.example", "Mine", "x.com", "1. one"]) | st.text(max_size=12))
+    packed = zlib.compress(json.dumps(stored).encode(), 9)
+    return f"{name}~" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+HOSTILE_VALUES = HOSTILE_VALUES | MARKUP | imported_model_values()
+KEYS = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(min_size=1, max_size=20), MARKUP)
 QUERIES = st.lists(st.tuples(KEYS, HOSTILE_VALUES), min_size=1, max_size=6)
 
 
@@ -54,6 +79,12 @@ def check(page: str, pairs: list[tuple[str, str]]) -> None:
     app = run(page, pairs)
     assert not app.exception, (page, pairs, app.exception)
     assert app.title, page  # the page rendered
+    # Every notice is one short line with nothing left for Markdown to interpret.
+    for element in (*app.warning, *app.error, *app.info):
+        body = element.value
+        assert "\n" not in body and len(plain(body)) <= 600, body[:200]
+        assert re.search(r"(?<!\\)[\[\]<>`*]", body) is None, body[:200]
+        assert not re.search(r"www\.|://|@\w|:[a-z/]", body, re.IGNORECASE), body[:200]
     # Every key the page does not use is named in a visible notice, on one line (control
     # characters and runs of whitespace become one space) and clipped at 80 characters.
     notices = plain(" ".join(w.value for w in app.warning))
@@ -64,7 +95,7 @@ def check(page: str, pairs: list[tuple[str, str]]) -> None:
             assert f"'{shown}' is not used on this page" in notices, (key, notices)
 
 
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @SETTINGS
