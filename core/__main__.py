@@ -306,7 +306,10 @@ def _print_params(catalog: Catalog, model_ids: Sequence[str], as_json: bool) -> 
 def _fit_json(result: FitResult | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    keys = ("gpu", "gpus", "usable_bytes", "fits", "headroom_bytes", "max_context_tokens", "max_concurrent_sequences")
+    keys = (
+        "gpu", "gpus", "usable_bytes", "fits", "verdict", "headroom_bytes", "shortfall_bytes", "engine_error",
+        "max_context_tokens", "max_concurrent_sequences",
+    )
     return {key: getattr(result, key) for key in keys}
 
 
@@ -384,19 +387,26 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
     if report.get("reserved_bytes"):
         print(f"vLLM will reserve {format_bytes(report['reserved_bytes'])} at start-up, whatever the workload.")
     if fitted is not None:
+        room = (
+            f"headroom {format_bytes(fitted.headroom_bytes)}"
+            if fitted.fits
+            else f"short by {format_bytes(fitted.shortfall_bytes)}"
+        )
         print(
             f"\nOn {fitted.gpus} x {fitted.gpu}: usable {format_bytes(fitted.usable_bytes)}, "
-            f"headroom {format_bytes(fitted.headroom_bytes)} -> {fitted.verdict.replace('_', ' ')}\n"
+            f"{room} -> {fitted.verdict.replace('_', ' ')}\n"
             f"Longest context that fits: {fitted.max_context_tokens:,} tokens; most concurrent "
             f"sequences at this context: {fitted.max_concurrent_sequences:,}"
         )
+        if fitted.engine_error:
+            print(f"{result.engine} would not start: {fitted.engine_error}")
 
 
 def _print_fit(rows: list[Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
         return
-    table = [["model", "weights", "verdict", "total GiB", "headroom GiB", "max context", "max sequences"]]
+    table = [["model", "weights", "verdict", "total GiB", "headroom GiB", "short GiB", "max context", "max sequences"]]
     for row in rows:
         table.append([
             row.model,
@@ -404,10 +414,11 @@ def _print_fit(rows: list[Any], as_json: bool) -> None:
             row.verdict.replace("_", " "),
             f"{gib(row.total_bytes):,.2f}",
             f"{gib(row.headroom_bytes):,.2f}",
+            f"{gib(row.shortfall_bytes):,.2f}",
             f"{row.max_context_tokens:,}",
             f"{row.max_concurrent_sequences:,}",
         ])
-    print(_table(table, right=(3, 4, 5, 6)))
+    print(_table(table, right=(3, 4, 5, 6, 7)))
 
 
 def _print_calibration(rows: list[CalibrationRow], as_json: bool) -> None:

@@ -112,24 +112,50 @@ class MemoryEstimate(BaseModel):
     engine: str
     weight_format: str
     kv_cache_dtype: str
-    context_tokens: int
-    concurrent_sequences: int
-    sequence_tokens: int = Field(description="context + media + thinking tokens per sequence")
-    media_tokens: int
-    gpus: int
+    context_tokens: int = Field(gt=0)
+    concurrent_sequences: int = Field(gt=0)
+    sequence_tokens: int = Field(gt=0, description="context + media + thinking tokens per sequence")
+    media_tokens: int = Field(ge=0)
+    gpus: int = Field(gt=0)
     params: ParameterCount
     weights: tuple[WeightComponent, ...]
-    weights_bytes: int = Field(description="weights on the accelerator(s)")
-    host_bytes: int = Field(description="weights kept in host memory (PLE on host)")
-    kv_cache_bytes: int
+    weights_bytes: int = Field(ge=0, description="weights on the accelerator(s)")
+    host_bytes: int = Field(ge=0, description="weights kept in host memory (PLE on host)")
+    kv_cache_bytes: int = Field(ge=0)
     kv_cache: KvCacheBreakdown
-    activations_bytes: int
+    activations_bytes: int = Field(ge=0)
     activations_basis: str
-    overhead_bytes: int = Field(description="runtime context per process, one per GPU")
-    total_bytes: int
-    naive_kv_cache_bytes: int = Field(description="every layer full attention, no sharing")
-    naive_total_bytes: int = Field(description="params x bytes x 1.2 + naive KV cache")
-    engine_report: dict[str, Any]
+    overhead_bytes: int = Field(ge=0, description="runtime context per process, one per GPU")
+    total_bytes: int = Field(ge=0)
+    naive_kv_cache_bytes: int = Field(ge=0, description="every layer full attention, no sharing")
+    naive_total_bytes: int = Field(ge=0, description="params x bytes x 1.2 + naive KV cache")
+    engine_report: dict[str, Any] = Field(description="the engine's start-up figures; none negative")
+
+    def model_post_init(self, context: Any) -> None:
+        # The report is a free-form dict, so Field(ge=0) cannot guard it: a negative or
+        # non-finite figure there is a bug in an engine policy, caught here, not printed.
+        bad = _negative_figure(self.engine_report, "engine_report")
+        if bad:
+            raise ValueError(f"{self.engine} reported {bad}: sizes and counts are never negative")
+
+
+def _negative_figure(value: Any, path: str) -> str | None:
+    """The first number under `value` that is negative or not finite, as 'path = value'."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return None if math.isfinite(value) and value >= 0 else f"{path} = {value!r}"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        bad = _negative_figure(item, f"{path}.{key}")
+        if bad:
+            return bad
+    return None
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,19 @@ class FitResult(BaseModel):
 
     gpu: str
     gpus: int = Field(gt=0)
-    usable_bytes: int = Field(description="memory the model may use, all GPUs together")
-    total_bytes: int
+    usable_bytes: int = Field(ge=0, description="memory the model may use, all GPUs together")
+    total_bytes: int = Field(ge=0)
     fits: bool
     verdict: Verdict
-    headroom_bytes: int = Field(description="usable minus needed; negative when it does not fit")
+    headroom_bytes: int = Field(ge=0, description="usable minus needed when it fits; 0 when it does not")
+    shortfall_bytes: int = Field(
+        ge=0,
+        description="when it does not fit: needed minus usable, or what the engine's KV pool lacks "
+        "to start, whichever is more; 0 when it fits",
+    )
+    engine_error: str | None = Field(
+        default=None, description="what the engine prints when it refuses to start (vLLM: no room for its KV cache)"
+    )
     max_context_tokens: int = Field(ge=0, description="longest context_tokens that fits; 0 if none")
     max_concurrent_sequences: int = Field(ge=0, description="most sequences at the request's context")
 
@@ -53,12 +61,23 @@ def usable_bytes(profile: MemoryProfile) -> int:
     )
 
 
-def verdict(headroom_bytes: int, usable: int) -> Verdict:
-    if headroom_bytes < 0:
+def verdict(headroom_bytes: int, shortfall_bytes: int, usable: int) -> Verdict:
+    if shortfall_bytes > 0:
         return "does_not_fit"
     if headroom_bytes < TIGHT_HEADROOM_FRACTION * usable:
         return "tight"
     return "fits"
+
+
+def _memory_bytes(profile: MemoryProfile) -> int:
+    return profile.accelerator.memory_bytes  # type: ignore[union-attr]  # usable_bytes checked it
+
+
+def shortfall_bytes(profile: MemoryProfile, sequence_tokens: int, total: int, usable: int) -> int:
+    """Bytes missing for the request to run: beyond what is usable, or, for an engine that sizes
+    its KV cache at start-up (vLLM), what that cache lacks for one request, whichever is more."""
+    engine = int(profile.policy.start_shortfall_bytes(profile, sequence_tokens, _memory_bytes(profile)))
+    return max(total - usable, engine, 0)
 
 
 def _largest(fits: Callable[[int], bool], low: int, high: int) -> int:
@@ -84,13 +103,17 @@ def max_context_tokens(profile: MemoryProfile, request: MemoryRequest, usable: i
     sequences = request.concurrent_sequences
 
     def fits(context: int) -> bool:
-        return evaluate(profile, context + extra, sequences).total_bytes <= usable
+        total = int(evaluate(profile, context + extra, sequences).total_bytes)
+        return shortfall_bytes(profile, context + extra, total, usable) == 0
 
     return max(0, _largest(fits, 1, model.max_context_tokens - extra))
 
 
 def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usable: int) -> int:
     """Most sequences of `sequence_tokens` each that fit."""
+
+    if profile.policy.start_shortfall_bytes(profile, sequence_tokens, _memory_bytes(profile)):
+        return 0  # the engine does not start, so it serves no sequence at all
 
     def fits(sequences: int) -> bool:
         return evaluate(profile, sequence_tokens, sequences).total_bytes <= usable
@@ -108,15 +131,18 @@ def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
     usable = usable_bytes(profile)  # refuses a request without a GPU
     tokens, _ = sequence_tokens_for(request, profile.model)
     total = int(evaluate(profile, tokens, request.concurrent_sequences).total_bytes)
-    headroom = usable - total
+    shortfall = shortfall_bytes(profile, tokens, total, usable)
+    headroom = 0 if shortfall else usable - total
     return FitResult(
         gpu=profile.accelerator.id,  # type: ignore[union-attr]
         gpus=request.gpus,
         usable_bytes=usable,
         total_bytes=total,
-        fits=headroom >= 0,
-        verdict=verdict(headroom, usable),
+        fits=shortfall == 0,
+        verdict=verdict(headroom, shortfall, usable),
         headroom_bytes=headroom,
+        shortfall_bytes=shortfall,
+        engine_error=profile.policy.start_error(profile, tokens, _memory_bytes(profile)),
         max_context_tokens=max_context_tokens(profile, request, usable),
         max_concurrent_sequences=max_concurrent_sequences(profile, tokens, usable),
     )

@@ -27,8 +27,9 @@ class Option(BaseModel):
     model: str
     weight_format: str
     verdict: Verdict
-    total_bytes: int
-    headroom_bytes: int
+    total_bytes: int = Field(ge=0)
+    headroom_bytes: int = Field(ge=0, description="usable minus needed when it fits; 0 when it does not")
+    shortfall_bytes: int = Field(ge=0, description="memory missing when it does not fit; 0 when it fits")
     max_context_tokens: int = Field(ge=0)
     max_concurrent_sequences: int = Field(ge=0)
     quality: float = Field(ge=0, description="quality_score: mean share of the best benchmark result")
@@ -65,6 +66,7 @@ def _option(row: FitRow, catalog: Catalog, versus_model_id: str) -> Option:
         verdict=row.verdict,
         total_bytes=row.total_bytes,
         headroom_bytes=row.headroom_bytes,
+        shortfall_bytes=row.shortfall_bytes,
         max_context_tokens=row.max_context_tokens,
         max_concurrent_sequences=row.max_concurrent_sequences,
         quality=quality_score(catalog, row.model),
@@ -144,14 +146,25 @@ def recommend(rows: Sequence[FitRow], catalog: Catalog) -> Recommendation:
     best_row = _best_row(rows, catalog)
     if best_row is None:
         smallest = min(rows, key=lambda row: row.total_bytes)
+        if smallest.total_bytes > smallest.usable_bytes:
+            why = (
+                f"needs {gib(smallest.total_bytes):,.1f} GiB but only "
+                f"{gib(smallest.usable_bytes):,.1f} GiB is usable"
+            )
+        else:
+            # Within usable memory, yet the engine sizes its KV cache at start-up and finds it
+            # too small for one request (vLLM's "No available memory for the cache blocks").
+            why = (
+                f"leaves the engine {gib(smallest.shortfall_bytes):,.1f} GiB short of a KV cache "
+                "for one request, so it does not start"
+            )
         return Recommendation(
             best=None,
             cheaper=[],
             text=(
                 f"Nothing fits on {_hardware(catalog, smallest)} with these settings: the smallest "
-                f"option, {_name(catalog, smallest.model, smallest.weight_format)}, needs "
-                f"{gib(smallest.total_bytes):,.1f} GiB but only {gib(smallest.usable_bytes):,.1f} GiB "
-                "is usable. Shorten the context, serve fewer sequences, or choose a larger GPU."
+                f"option, {_name(catalog, smallest.model, smallest.weight_format)}, {why}. "
+                "Shorten the context, serve fewer sequences, or choose a larger GPU."
             ),
         )
 

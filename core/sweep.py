@@ -57,7 +57,8 @@ def sweep(
     Combinations the engine cannot run (a format it does not load, audio on a model without
     an encoder, a tensor-parallel degree that does not divide the heads) are left out, and so
     are contexts beyond a model's maximum; with `only_applicable_formats`, so are formats that
-    would repeat another row for a model (WeightFormat.applies_to). With `gpu`, adds usable_bytes, headroom_bytes, fits.
+    would repeat another row for a model (WeightFormat.applies_to). With `gpu`, adds usable_bytes,
+    headroom_bytes and shortfall_bytes (both >= 0, as core.fit defines them) and fits.
     """
     catalog = catalog or load_catalog()
     settings = engine_settings or EngineSettings()
@@ -99,6 +100,10 @@ def sweep(
                 figures = evaluate(profile, tokens, batch)
                 if gpu:
                     profile_usable = usable_bytes(profile)
+                    # What an engine that sizes its KV cache at start-up (vLLM) lacks for one request.
+                    start_shortfall = profile.policy.start_shortfall_bytes(
+                        profile, tokens, profile.accelerator.memory_bytes  # type: ignore[union-attr]
+                    )
                 size = len(tokens)
                 parts.append(
                     {
@@ -124,7 +129,12 @@ def sweep(
                             profile.naive_kv_bytes_per_token * tokens * batch
                         ).astype(np.int64),
                         **(
-                            {"usable_bytes": np.full(size, profile_usable, dtype=np.int64)}
+                            {
+                                "usable_bytes": np.full(size, profile_usable, dtype=np.int64),
+                                "start_shortfall_bytes": np.broadcast_to(
+                                    np.asarray(start_shortfall, dtype=np.int64), size
+                                ),
+                            }
                             if gpu
                             else {}
                         ),
@@ -134,11 +144,18 @@ def sweep(
     columns = (*COLUMNS, "usable_bytes") if gpu else COLUMNS
     if parts:
         frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) for column in columns})
+        start_shortfall = np.concatenate([p["start_shortfall_bytes"] for p in parts]) if gpu else None
     else:
         frame = pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+        start_shortfall = np.zeros(0, dtype=np.int64)
     if gpu:
-        frame["headroom_bytes"] = frame["usable_bytes"] - frame["total_bytes"]
-        frame["fits"] = frame["headroom_bytes"] >= 0
+        # core.fit's rule: the shortfall is the larger of what is beyond usable memory and what
+        # the engine's start-up KV pool lacks; headroom is what is left when there is none.
+        over = (frame["total_bytes"] - frame["usable_bytes"]).to_numpy(dtype=np.int64)
+        shortfall = np.maximum(np.maximum(over, start_shortfall), 0)
+        frame["headroom_bytes"] = np.where(shortfall == 0, -over, 0).astype(np.int64)
+        frame["shortfall_bytes"] = shortfall.astype(np.int64)
+        frame["fits"] = frame["shortfall_bytes"] == 0
     return frame
 
 

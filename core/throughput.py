@@ -39,7 +39,8 @@ class ThroughputAssumptions(BaseModel):
 class ThroughputEstimate(BaseModel):
     """Tokens per second and dollars per million tokens for one request; estimates only."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Every figure is finite: an infinite speed or cost is a bug, not an estimate.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model: str
     weight_format: str
@@ -53,10 +54,10 @@ class ThroughputEstimate(BaseModel):
     decode_tokens_per_second: float = Field(gt=0, description="all sequences together")
     decode_tokens_per_second_per_sequence: float = Field(gt=0)
     prefill_flops_per_token: float = Field(gt=0, description="averaged over a prompt of sequence_tokens")
-    prefill_tokens_per_second: float | None = Field(default=None, description="None: GPU has no bf16 figure")
-    usd_per_hour: float | None = Field(default=None, description="all GPUs; None: no catalogued price")
-    usd_per_million_output_tokens: float | None = None
-    usd_per_million_input_tokens: float | None = None
+    prefill_tokens_per_second: float | None = Field(default=None, gt=0, description="None: GPU has no bf16 figure")
+    usd_per_hour: float | None = Field(default=None, ge=0, description="all GPUs; None: no catalogued price")
+    usd_per_million_output_tokens: float | None = Field(default=None, ge=0)
+    usd_per_million_input_tokens: float | None = Field(default=None, ge=0)
     assumptions: list[str]
 
 
@@ -104,9 +105,11 @@ def _kv_read_bytes_per_sequence(result: MemoryEstimate, profile: MemoryProfile) 
     }
     # A sliding layer's kernel reads at most its window, whatever the engine keeps allocated
     # (vLLM without the hybrid manager, llama.cpp's window + ubatch cells).
+    sliding = result.kv_cache.sliding_attention_tokens
     tokens: dict[AttentionType, int] = {
         FULL: result.kv_cache.full_attention_tokens,
-        SLIDING: min(result.kv_cache.sliding_attention_tokens, text.sliding_window),
+        # A model without sliding layers (Llama) has no window, and no sliding tokens to cap.
+        SLIDING: min(sliding, text.sliding_window) if text.sliding_window is not None else sliding,
     }
     total = 0.0
     for layer in layers:

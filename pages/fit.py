@@ -73,6 +73,7 @@ detail = pd.DataFrame(
         "needed (GiB)": round(r.total_bytes / 2**30, 2),
         "usable (GiB)": round(r.usable_bytes / 2**30, 2),
         "headroom (GiB)": round(r.headroom_bytes / 2**30, 2),
+        "shortfall (GiB)": round(r.shortfall_bytes / 2**30, 2),
         "longest context (tokens)": r.max_context_tokens,
         "most sequences at this context": r.max_concurrent_sequences,
         "quality (1 = best)": round(quality_score(catalog, r.model), 3) if has_benchmarks(catalog, r.model) else None,

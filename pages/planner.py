@@ -131,8 +131,9 @@ inputs = {
     "link": state.link(),
 }
 verdict_lines = [
-    f"{label} on {row_gpu}: {result.verdict.replace('_', ' ')}, headroom "
-    f"{result.headroom_bytes / 2**30:,.2f} GiB, longest context {result.max_context_tokens:,} tokens, "
+    f"{label} on {row_gpu}: {result.verdict.replace('_', ' ')}, "
+    + (f"headroom {result.headroom_bytes / 2**30:,.2f} GiB" if result.fits else f"short by {result.shortfall_bytes / 2**30:,.2f} GiB")
+    + f", longest context {result.max_context_tokens:,} tokens, "
     f"at most {result.max_concurrent_sequences:,} sequences"
     for label, row_gpu, result in fits
 ]

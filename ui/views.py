@@ -79,6 +79,7 @@ def fit_rows(results: Sequence[tuple[str, str, FitResult]], catalog: Catalog) ->
                 "needed (GiB)": round(r.total_bytes / BYTES_PER_GIB, 2),
                 "usable (GiB)": round(r.usable_bytes / BYTES_PER_GIB, 2),
                 "headroom (GiB)": round(r.headroom_bytes / BYTES_PER_GIB, 2),
+                "shortfall (GiB)": round(r.shortfall_bytes / BYTES_PER_GIB, 2),
                 "longest context (tokens)": r.max_context_tokens,
                 "most sequences at this context": r.max_concurrent_sequences,
             }
@@ -139,6 +140,6 @@ def verdict_matrix(rows: Sequence[FitRow], names: dict[str, str], format_names: 
                 f" · {r.max_concurrent_sequences:,} seq"
             )
         else:
-            text += f" · needs {-r.headroom_bytes / BYTES_PER_GIB:,.1f} GiB more"
+            text += f" · needs {r.shortfall_bytes / BYTES_PER_GIB:,.1f} GiB more"
         cells.setdefault(format_names[r.weight_format], {})[names[r.model]] = text
     return pd.DataFrame(cells).fillna("-")

@@ -182,8 +182,20 @@ class EnginePolicy(ABC):
         """Memory this engine may use on the profile's GPUs: what the driver offers."""
         return profile.gpus * (memory_bytes - driver_reserved_bytes)
 
+    def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
+        """Bytes (all GPUs together) that an engine which sizes its KV cache at start-up lacks
+        to hold one request of `tokens` tokens, so that it refuses to start; 0 where it starts.
+        Engines that grow their cache as they go start whatever the memory: the fit's total
+        catches them running out later."""
+        return 0
+
+    def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
+        """What the engine prints when it refuses to start for want of KV cache memory; None
+        when it starts (start_shortfall_bytes is 0)."""
+        return None
+
     def report(
         self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
     ) -> dict[str, Any]:
-        """Engine-specific start-up figures, as the engine logs them."""
+        """Engine-specific start-up figures, as the engine logs them; none of them negative."""
         return {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from core.architecture import FULL, TextConfig
@@ -21,6 +21,7 @@ from core.engines.base import (
     minimum,
 )
 from core.kv_cache import TENSORS_PER_LAYER
+from core.units import BYTES_PER_GIB
 
 if TYPE_CHECKING:
     from core.estimate import MemoryProfile
@@ -31,6 +32,14 @@ CUDA_GRAPH_BYTES = 512 * 2**20
 # Group sizes are the smallest per-type layer count unless the largest is below 1.5x it
 # (vllm/v1/core/kv_cache_utils.py, engines.md).
 GROUP_SIZE_RATIO = 1.5
+# vllm/v1/core/kv_cache_utils.py, _check_enough_kv_cache_memory: vLLM raises ValueError with
+# these words and does not start when the KV budget left on a GPU is <= 0, or too small for
+# one request of max_model_len tokens (the second message is formatted in start_error).
+NO_MEMORY_ERROR = (
+    "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+    "initializing the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ "
+    "for more details."
+)
 
 
 class PagingError(ValueError):
@@ -189,6 +198,61 @@ class VllmPolicy(EnginePolicy):
             claimed = math.floor(memory_bytes * settings.gpu_memory_utilization)
         return profile.gpus * min(claimed, available)
 
+    def one_request_bytes_per_rank(self, profile: MemoryProfile, tokens: Tokens) -> Tokens:
+        """KV memory one request of `tokens` tokens needs on one GPU, as vLLM's start-up check
+        counts it (kv_cache_utils.py, _max_memory_usage_bytes_from_groups): group_size pages of
+        each block every group holds. Its sliding windows add one step's max_num_batched_tokens
+        (SlidingWindowSpec.max_memory_usage_bytes), not the two steps async scheduling keeps."""
+        paged: PagedLayout = profile.prepared
+        checked = replace(paged, in_flight_tokens=profile.settings.max_num_batched_tokens)
+        full_blocks, sliding_blocks = checked.blocks_per_request(tokens)
+        return paged.page_bytes * paged.group_size * (full_blocks + sliding_blocks)
+
+    def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
+        """vLLM refuses to start when one request does not fit its KV budget: the bytes the
+        budget lacks on each GPU, times the GPUs (the budget may be negative)."""
+        budget = self.kv_budget_per_rank(profile, memory_bytes)
+        if budget is None:
+            return 0
+        needed = self.one_request_bytes_per_rank(profile, tokens)
+        # max(needed - budget, 0), elementwise on the sweep's arrays.
+        return profile.gpus * (needed - minimum(needed, budget))
+
+    def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
+        budget = self.kv_budget_per_rank(profile, memory_bytes)
+        if budget is None:
+            return None
+        if budget <= 0:
+            return NO_MEMORY_ERROR
+        needed = int(self.one_request_bytes_per_rank(profile, tokens))
+        if needed <= budget:
+            return None
+        longest = self._longest_model_len(profile, budget, tokens)
+        estimated = (
+            f"Based on the available memory, the estimated maximum model length is {longest}. " if longest else ""
+        )
+        # vLLM's own words, typo ("models's") included, so a search for the log line finds this.
+        return (
+            f"To serve at least one request with the models's max seq len ({tokens}), "
+            f"({needed / BYTES_PER_GIB:.2f} GiB KV cache is needed, which is larger than the "
+            f"available KV cache memory ({budget / BYTES_PER_GIB:.2f} GiB). {estimated}"
+            "Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+            "initializing the engine. See https://docs.vllm.ai/en/latest/configuration/"
+            "conserving_memory/ for more details."
+        )
+
+    def _longest_model_len(self, profile: MemoryProfile, budget: int, tokens: int) -> int:
+        """vLLM's estimate_max_model_len: the longest max_model_len up to `tokens` whose one
+        request fits `budget` (binary search, as vLLM does); 0 if not even one token fits."""
+        low, high = 0, tokens
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.one_request_bytes_per_rank(profile, middle) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
     def report(
         self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
     ) -> dict[str, Any]:
@@ -208,17 +272,35 @@ class VllmPolicy(EnginePolicy):
         budget = self.kv_budget_per_rank(profile, memory_bytes)
         if budget is None:
             return report
-        num_blocks = max(0, budget // paged.page_bytes // paged.group_size)
+        # A budget at or below zero is no pool at all: vLLM clamps its block count at 0
+        # (get_num_blocks) and refuses to start; the deficit is reported as a shortfall.
+        pool_bytes = max(budget, 0)
+        num_blocks = pool_bytes // paged.page_bytes // paged.group_size
         max_concurrency = num_blocks / blocks_per_request
         kv_tokens = int(max_concurrency * tokens)
         legacy_tokens = num_blocks // paged.group_count * paged.min_block_tokens
+        needed = int(self.one_request_bytes_per_rank(profile, tokens))
+        error = self.start_error(profile, tokens, memory_bytes)
+        if budget <= 0:
+            kv_verdict = "no_room"
+        elif needed > budget:
+            kv_verdict = "below_one_request"
+        else:
+            kv_verdict = "ok"
         report |= {
-            "kv_cache_memory_bytes": budget,
+            "kv_cache_memory_bytes": pool_bytes,
+            "kv_cache_needed_bytes": needed,
+            "kv_cache_shortfall_bytes": max(needed - budget, 0),
+            "no_room_for_kv_cache": budget <= 0,
+            "kv_cache_verdict": kv_verdict,
             "num_blocks": num_blocks,
             "max_concurrency": max_concurrency,
             "kv_cache_tokens": kv_tokens,
             "kv_cache_tokens_legacy": legacy_tokens,
-            "log_lines": [
+            # vLLM raises before it logs the cache size when the pool cannot take one request.
+            "log_lines": [f"ValueError: {error}"]
+            if error
+            else [
                 f"GPU KV cache size: {kv_tokens:,} tokens",
                 f"Maximum concurrency for {tokens:,} tokens per request: {max_concurrency:.2f}x",
                 f"(vLLM <= 0.20 logged: GPU KV cache size: {legacy_tokens:,} tokens)",

@@ -70,7 +70,9 @@ ESTIMATE_KEYS = {
     "fit",
 }
 KV_CACHE_KEYS = {"full_attention_bytes", "sliding_attention_bytes", "full_attention_tokens", "sliding_attention_tokens"}
-FIT_KEYS = {"gpu", "gpus", "usable_bytes", "fits", "headroom_bytes", "max_context_tokens", "max_concurrent_sequences"}
+FIT_KEYS = {
+    "gpu", "gpus", "usable_bytes", "fits", "headroom_bytes", "shortfall_bytes", "max_context_tokens", "max_concurrent_sequences",
+}
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -173,8 +175,10 @@ def test_estimate_json_with_a_gpu_has_a_fit(capsys):
     for key in FIT_KEYS - {"gpu", "fits"}:
         assert is_int(fitted[key]), key
     assert fitted["gpus"] == 1
-    assert fitted["headroom_bytes"] == fitted["usable_bytes"] - result["total_bytes"]
-    assert fitted["fits"] is (fitted["headroom_bytes"] >= 0)
+    # One of headroom and shortfall is the gap between usable and needed, the other 0.
+    gap = fitted["usable_bytes"] - result["total_bytes"]
+    assert (fitted["headroom_bytes"], fitted["shortfall_bytes"]) == (max(gap, 0), max(-gap, 0))
+    assert fitted["fits"] is (fitted["shortfall_bytes"] == 0)
 
 
 def test_estimate_json_on_two_gpus_reports_two(capsys):
@@ -267,7 +271,8 @@ def test_fit_json_lists_every_variant_and_every_format_transformers_loads(capsys
         assert isinstance(row["fits"], bool)
         for key in FIT_KEYS - {"gpu", "fits"}:
             assert is_int(row[key]), key
-        assert row["fits"] is (row["headroom_bytes"] >= 0)
+        assert row["fits"] is (row["shortfall_bytes"] == 0)
+        assert row["headroom_bytes"] == 0 or row["shortfall_bytes"] == 0
 
 
 def test_fit_rows_agree_with_estimate(capsys):

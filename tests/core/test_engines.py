@@ -161,6 +161,74 @@ def test_vllm_fp8_cache_halves_the_pages():
     assert vllm(kv="fp8").engine_report["page_bytes"] == 262_144 // 2
 
 
+def test_vllm_with_no_room_for_a_kv_cache_says_so_and_does_not_fit():
+    # The request: E2B gptq-int4 on 2 x H100 at gpu_memory_utilization 0.05. Per GPU
+    # vLLM claims floor(85,520,809,984 x 0.05) = 4,276,040,499 bytes; the KV budget is that
+    # less each rank's half of weights, profiling activations and overhead (engines.md), which
+    # is negative here. vLLM then raises "No available memory for the cache blocks"
+    # (vllm/v1/core/kv_cache_utils.py, _check_enough_kv_cache_memory) instead of starting.
+    request = MemoryRequest(
+        model="e2b", engine="vllm", weight_format="gptq-int4", kv_cache_dtype="fp8", gpu="h100", gpus=2,
+        engine_settings=EngineSettings(gpu_memory_utilization=0.05),
+    )
+    result = estimate(request)
+    h100 = CATALOG.accelerator("h100").memory_bytes
+    claimed = math.floor(h100 * 0.05)
+    assert claimed == 4_276_040_499
+    budget = claimed - math.ceil((result.weights_bytes + result.activations_bytes + result.overhead_bytes) / 2)
+    assert budget < 0
+    # One 8,192-token request, checked as vLLM does (one step's 8,192 batched tokens in the
+    # window): fp8 pages of 16 x 1 head x 512 x 2 = 16,384 B, group size 3; 4 sliding groups of
+    # ceil(min(511 + 8192, 8192) / 32) + 1 = 257 blocks and 1 full group of 8192 / 16 = 512.
+    needed = 16_384 * 3 * (4 * 257 + 512)
+    assert needed == 75_694_080
+    report = result.engine_report
+    assert report["kv_cache_memory_bytes"] == 0
+    assert report["kv_cache_needed_bytes"] == needed
+    assert report["kv_cache_shortfall_bytes"] == needed - budget
+    assert report["no_room_for_kv_cache"] is True and report["kv_cache_verdict"] == "no_room"
+    assert (report["num_blocks"], report["max_concurrency"], report["kv_cache_tokens"], report["kv_cache_tokens_legacy"]) == (0, 0, 0, 0)
+    assert report["log_lines"] == [
+        "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
+        "when initializing the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ "
+        "for more details."
+    ]
+    fitted = fit(request)
+    assert (fitted.fits, fitted.verdict, fitted.headroom_bytes) == (False, "does_not_fit", 0)
+    assert fitted.shortfall_bytes >= 2 * (needed - budget)
+    assert fitted.engine_error.startswith("No available memory for the cache blocks.")
+    assert (fitted.max_context_tokens, fitted.max_concurrent_sequences) == (0, 0)
+
+
+def test_vllm_pool_smaller_than_one_request_is_refused_with_the_longest_length_that_fits():
+    # 31B fp8 weights, bf16 cache, --kv-cache-memory-bytes 1 GiB, max_model_len 131,072. As
+    # vLLM checks it, one request needs 262,144 B x 10 layers per pool block times
+    # 5 x (ceil(min(1023 + 8192, 131072) / 16) + 1) + 131072 / 32 = 5 x 577 + 4096 = 6,981 blocks.
+    needed = 262_144 * 10 * 6981
+    assert needed == 18_300_272_640  # 17.04 GiB
+    # Longest length within 1 GiB = 409.6 blocks: T = 1168 takes 5 x (73 + 1) + 37 = 407
+    # blocks; T = 1169 takes 5 x (74 + 1) + 37 = 412.
+    request = MemoryRequest(
+        model="31b", engine="vllm", weight_format="fp8", context_tokens=131_072, gpu="h100",
+        engine_settings=EngineSettings(kv_cache_memory_bytes=GIB),
+    )
+    report = estimate(request).engine_report
+    assert report["kv_cache_verdict"] == "below_one_request" and report["no_room_for_kv_cache"] is False
+    assert report["kv_cache_memory_bytes"] == GIB
+    assert report["kv_cache_shortfall_bytes"] == needed - GIB
+    assert report["num_blocks"] == GIB // 262_144 // 10 == 409
+    (line,) = report["log_lines"]
+    assert line.startswith(
+        "ValueError: To serve at least one request with the models's max seq len (131072), (17.04 GiB KV "
+        "cache is needed, which is larger than the available KV cache memory (1.00 GiB). Based on the "
+        "available memory, the estimated maximum model length is 1168. Try increasing"
+    )
+    fitted = fit(request)
+    assert fitted.verdict == "does_not_fit" and fitted.shortfall_bytes >= needed - GIB
+    assert "estimated maximum model length is 1168" in fitted.engine_error
+    assert fitted.max_context_tokens == 1168 and fitted.max_concurrent_sequences == 0
+
+
 def test_vllm_does_not_load_gguf():
     with pytest.raises(PlanningError, match="vllm does not load"):
         vllm(weights="q4_k_m")

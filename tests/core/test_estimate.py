@@ -120,10 +120,16 @@ def test_most_sequences_is_the_boundary(model_id, gpu, context):
 
 
 def test_a_model_that_cannot_fit_reports_zero():
-    result = fit(MemoryRequest(model="31b", gpu="rtx-3060-12gb"))
+    request = MemoryRequest(model="31b", gpu="rtx-3060-12gb")
+    result = fit(request)
     assert not result.fits and result.verdict == "does_not_fit"
     assert result.max_context_tokens == 0 and result.max_concurrent_sequences == 0
-    assert result.headroom_bytes < 0
+    # No negative headroom: nothing is left (0), and what is missing is its own figure, the
+    # estimate's total beyond usable memory: at least 31B's bf16 weights (2 bytes x 30 billion
+    # parameters) less the card's 12 GiB.
+    assert result.headroom_bytes == 0
+    assert result.shortfall_bytes == estimate(request).total_bytes - result.usable_bytes
+    assert result.shortfall_bytes > 2 * 30e9 - 12 * 2**30
 
 
 def test_verdict_tight_below_five_percent_headroom():
@@ -131,6 +137,7 @@ def test_verdict_tight_below_five_percent_headroom():
     longest = fit(request).max_context_tokens
     tight = fit(request.model_copy(update={"context_tokens": longest}))
     assert tight.verdict == "tight" and 0 <= tight.headroom_bytes < 0.05 * tight.usable_bytes
+    assert tight.shortfall_bytes == 0
 
 
 def test_unsupported_engine_format_pairs_are_refused():

@@ -97,7 +97,8 @@ def row(model, weight_format, verdict, total_gib, usable_gib=20.0):
         total_bytes=total,
         fits=total <= usable,
         verdict=verdict,
-        headroom_bytes=usable - total,
+        headroom_bytes=max(usable - total, 0),
+        shortfall_bytes=max(total - usable, 0),
         max_context_tokens=8192 if total <= usable else 0,
         max_concurrent_sequences=1 if total <= usable else 0,
     )
@@ -158,3 +159,14 @@ def test_nothing_fits_on_a_tiny_device(tmp_path: Path):
 def test_no_rows_at_all(catalog):
     result = recommend([], catalog)
     assert result.best is None and "No model and format" in result.text
+
+
+def test_nothing_fits_when_the_engine_has_no_room_for_its_kv_cache(catalog):
+    # Within usable memory (19 of 20 GiB), yet vLLM found its KV pool 1.5 GiB short of one
+    # request and would not start: the row does not fit, and the text says why.
+    refused = row("gemma-4-e2b", "bf16", "does_not_fit", 19.0).model_copy(
+        update={"fits": False, "headroom_bytes": 0, "shortfall_bytes": 3 * 2**29, "max_context_tokens": 0, "max_concurrent_sequences": 0}
+    )
+    result = recommend([refused], catalog)
+    assert result.best is None
+    assert "leaves the engine 1.5 GiB short of a KV cache for one request" in result.text
