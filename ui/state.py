@@ -15,6 +15,10 @@ from ui.link_limits import DROPPED_LINK_PARAM, dropped_link_notice
 
 
 
+# A notice names at most this many unused parameters or invalid list items; the rest are counted.
+NAMED_ITEMS = 8
+
+
 class ParamError(ValueError):
     """A link parameter's value is not acceptable; the message says what would be."""
 
@@ -131,9 +135,9 @@ class PageState:
         saved = st.session_state.get(f"_{self.page}_saved", {}) if not given else {}
         if DROPPED_LINK_PARAM in given:
             notices.append(dropped_link_notice(given[DROPPED_LINK_PARAM][-1]))
-        for name in given:
-            if name not in known and name != DROPPED_LINK_PARAM:
-                notices.append(f"Link parameter '{_clip(name)}' is not used on this page and was ignored.")
+        unknown = [name for name in given if name not in known and name != DROPPED_LINK_PARAM]
+        if unknown:
+            notices.append(_unused_notice(unknown))
         for param in self.params:
             raws = given.get(param.name) or saved.get(param.name)
             if not raws:
@@ -168,13 +172,18 @@ class PageState:
                 f"Link parameter '{param.name}' lists {len(parts):,} items; the first {param.max_items} are used."
             )
             parts = parts[: param.max_items]
+        dropped = 0
         for part in parts:
             try:
                 values.append(param.parse(part))
             except ParamError as error:
-                notices.append(
-                    f"Link parameter '{param.name}' item '{_clip(part)}' is not valid ({_reason(error)}) and was dropped."
-                )
+                dropped += 1
+                if dropped <= NAMED_ITEMS:
+                    notices.append(
+                        f"Link parameter '{param.name}' item '{_clip(part)}' is not valid ({_reason(error)}) and was dropped."
+                    )
+        if dropped > NAMED_ITEMS:
+            notices.append(f"Link parameter '{param.name}': {dropped - NAMED_ITEMS:,} more items are not valid and were dropped.")
         values = list(dict.fromkeys(values))
         if not values:
             notices.append(f"Link parameter '{param.name}' has no valid item; using the default, {_describe(param, param.default)}.")
@@ -226,6 +235,15 @@ class PageState:
 def _clip(text: str) -> str:
     """A link value as a notice quotes it (the notice is shown as plain text, ui.untrusted)."""
     return untrusted.quote(text)
+
+
+def _unused_notice(names: list[str]) -> str:
+    """One notice for every parameter the page does not use (a link may carry 999 of them)."""
+    if len(names) == 1:
+        return f"Link parameter '{_clip(names[0])}' is not used on this page and was ignored."
+    named = ", ".join(f"'{_clip(name)}'" for name in names[:NAMED_ITEMS])
+    more = f" and {len(names) - NAMED_ITEMS:,} more" if len(names) > NAMED_ITEMS else ""
+    return f"Link parameters {named}{more} are not used on this page and were ignored."
 
 
 def _reason(error: Exception) -> str:
