@@ -289,6 +289,9 @@ def test_no_negative_figure_in_the_sweep(engine, models, contexts, batches, data
     formats = [f.id for f in CATALOG.weight_formats if engine in f.engines]
     kv_types = [k.id for k in CATALOG.kv_cache_types if engine in k.engines]
     gpu = data.draw(st.one_of(st.none(), st.sampled_from(_accelerators_for(engine))))
+    gpus = data.draw(st.sampled_from([1, 2, 4, 8]))
+    thinking = data.draw(st.integers(0, 4000))
+    knobs = data.draw(engine_settings())
     frame = sweep(
         models,
         data.draw(st.lists(st.sampled_from(formats), min_size=1, max_size=2, unique=True)),
@@ -297,9 +300,9 @@ def test_no_negative_figure_in_the_sweep(engine, models, contexts, batches, data
         batches,
         engine=engine,
         gpu=gpu,
-        gpus=data.draw(st.sampled_from([1, 2, 4, 8])),
-        thinking_tokens=data.draw(st.integers(0, 4000)),
-        engine_settings=data.draw(engine_settings()),
+        gpus=gpus,
+        thinking_tokens=thinking,
+        engine_settings=knobs,
         catalog=CATALOG,
     )
     numbers = frame.select_dtypes("number")
@@ -310,6 +313,19 @@ def test_no_negative_figure_in_the_sweep(engine, models, contexts, batches, data
         assert {"headroom_bytes", "shortfall_bytes"} <= set(frame.columns)
         assert (frame["fits"] == (frame["shortfall_bytes"] == 0)).all()
         assert ((frame["headroom_bytes"] == 0) | (frame["shortfall_bytes"] == 0)).all()
+        # The vectorised verdict is the scalar one (fit), point for point.
+        for row in frame.sample(n=min(len(frame), 3), random_state=0).itertuples():
+            fitted = fit(
+                MemoryRequest(
+                    model=row.model, engine=engine, weight_format=row.weight_format, kv_cache_dtype=row.kv_cache_dtype,
+                    context_tokens=row.context_tokens, concurrent_sequences=row.concurrent_sequences,
+                    thinking_tokens=thinking, gpu=gpu, gpus=gpus, engine_settings=knobs,
+                ),
+                CATALOG,
+            )
+            assert (row.fits, row.headroom_bytes, row.shortfall_bytes) == (
+                fitted.fits, fitted.headroom_bytes, fitted.shortfall_bytes
+            )
 
 
 @pytest.mark.parametrize("utilisation", [0.05, 0.2])
