@@ -200,8 +200,8 @@ class VllmPolicy(EnginePolicy):
 
     def one_request_bytes_per_rank(self, profile: MemoryProfile, tokens: Tokens) -> Tokens:
         """KV memory one request of `tokens` tokens needs on one GPU, as vLLM's start-up check
-        counts it (kv_cache_utils.py, _max_memory_usage_bytes_from_groups): group_size pages of
-        each block every group holds. Its sliding windows add one step's max_num_batched_tokens
+        counts it (kv_cache_utils.py, _max_memory_usage_bytes_from_groups): every block a group
+        holds costs group_size pages. Its sliding windows add one step's max_num_batched_tokens
         (SlidingWindowSpec.max_memory_usage_bytes), not the two steps async scheduling keeps."""
         paged: PagedLayout = profile.prepared
         checked = replace(paged, in_flight_tokens=profile.settings.max_num_batched_tokens)
