@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.export import warm_up_in_background
+from ui.heap import freeze_warm_heap
 from ui.link_limits import watch_link_limits
 from ui.navigation import run_pages
 
@@ -21,6 +22,7 @@ PAGES = [
     st.Page("pages/throughput.py", title="Throughput and cost", icon=":material/speed:", url_path="throughput"),
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),
 ]
+freeze_warm_heap()
 warm_up_in_background()
 watch_link_limits()
 run_pages(PAGES)
