@@ -1,0 +1,157 @@
+"""Chart builders: what the user sees (traces, colours, hover text, titles, axis types, GPU lines)."""
+
+import base64
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from core.units import BYTES_PER_GIB
+from ui import charts
+from ui.views import PARTS
+
+NAMES = {"gemma-4-31b": "Gemma 4 31B", "gemma-4-e2b": "Gemma 4 E2B", "custom2-mine": "Mine"}
+GPU_LINES = [("H100 80GB", 75 * BYTES_PER_GIB), ("2 x L4", 40 * BYTES_PER_GIB)]
+
+
+def _spec(figure: go.Figure) -> dict:
+    """The figure's JSON as Streamlit sends it, with plotly's base64 arrays decoded."""
+
+    def decode(value):
+        if isinstance(value, dict) and {"dtype", "bdata"} <= set(value):
+            return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+        if isinstance(value, dict):
+            return {key: decode(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        return value
+
+    return decode(json.loads(pio.to_json(figure, validate=False)))
+
+
+def _sweep_frame(x: str) -> pd.DataFrame:
+    rows = []
+    for model_index, model in enumerate(NAMES):
+        for point in (1, 2, 4):
+            rows.append({"model": model, x: point, "total_bytes": (model_index + 1) * point * BYTES_PER_GIB, "weight_format": "bf16"})
+    return pd.DataFrame(rows)
+
+
+def _common_layout(layout: dict, hovermode: str = "x unified") -> None:
+    assert layout["margin"] == dict(l=60, r=20, t=60, b=60)
+    assert layout["legend"] == dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0)
+    assert layout["hovermode"] == hovermode
+
+
+def test_breakdown_bar_stacks_the_parts_in_gib_with_their_colours():
+    rows = pd.DataFrame({"model": ["gemma-4-31b", "gemma-4-e2b"], "label": ["Gemma 4 31B", "Gemma 4 E2B"],
+                         **{part: [(i + 1) * BYTES_PER_GIB, (i + 2) * BYTES_PER_GIB] for i, part in enumerate(PARTS)}})  # fmt: skip
+    figure = _spec(charts.breakdown_bar(rows, "Memory breakdown"))
+    assert [trace["name"] for trace in figure["data"]] == list(PARTS)
+    for index, trace in enumerate(figure["data"]):
+        assert trace["type"] == "bar"
+        assert list(trace["x"]) == ["Gemma 4 31B", "Gemma 4 E2B"]
+        assert np.allclose(trace["y"], [index + 1, index + 2])
+        assert trace["marker"] == {"color": charts.PART_COLORS[trace["name"]]}
+        assert trace["hovertemplate"] == f"{trace['name']}: %{{y:,.2f}} GiB<extra></extra>"
+    layout = figure["layout"]
+    assert layout["barmode"] == "stack"
+    assert layout["title"] == {"text": "Memory breakdown"}
+    assert layout["yaxis"]["title"] == {"text": "GiB (2^30 bytes)"}
+    _common_layout(layout, "closest")
+
+
+@pytest.mark.parametrize("log_x", [True, False])
+def test_memory_lines_one_line_per_model_and_a_labelled_line_per_gpu(log_x):
+    frame = _sweep_frame("context_tokens")
+    figure = _spec(charts.memory_lines(frame, "context_tokens", "context", "Memory against context", NAMES, GPU_LINES, log_x=log_x))
+    assert [trace["name"] for trace in figure["data"]] == list(NAMES.values())
+    colours = [trace["line"]["color"] for trace in figure["data"]]
+    # The catalogue's colour for Gemma; an imported model keeps its slot's colour.
+    assert colours == [charts.MODEL_COLORS["gemma-4-31b"], charts.MODEL_COLORS["gemma-4-e2b"], charts.FALLBACK_COLORS[1]]
+    first = figure["data"][0]
+    assert first["mode"] == "lines+markers" and first["marker"] == {"size": 4}
+    assert list(first["x"]) == [1, 2, 4] and np.allclose(first["y"], [1, 2, 4])
+    assert first["hovertemplate"] == "%{y:,.2f} GiB<extra>Gemma 4 31B</extra>"
+    layout = figure["layout"]
+    assert layout["title"] == {"text": "Memory against context"}
+    assert layout["xaxis"]["title"] == {"text": "context"}
+    assert layout["xaxis"].get("type") == ("log" if log_x else None)
+    assert layout["yaxis"]["title"] == {"text": "GiB (2^30 bytes)"}
+    _common_layout(layout)
+    assert [shape["y0"] for shape in layout["shapes"]] == [75, 40]
+    assert [shape["line"]["dash"] for shape in layout["shapes"]] == ["dash", "dot"]
+    assert all(shape["xref"] == "paper" and shape["yref"] == "y" for shape in layout["shapes"])
+    assert [note["text"] for note in layout["annotations"]] == ["H100 80GB: 75.0 GiB usable", "2 x L4: 40.0 GiB usable"]
+    assert all(note["font"] == {"size": 11} and note["showarrow"] is False for note in layout["annotations"])
+
+
+def test_memory_lines_without_gpus_draw_no_lines():
+    layout = _spec(charts.memory_lines(_sweep_frame("concurrent_sequences"), "concurrent_sequences", "s", "t", NAMES))["layout"]
+    assert "shapes" not in layout and "annotations" not in layout
+
+
+def test_precision_bars_grouped_per_model_with_format_names():
+    figure = _spec(charts.precision_bars(_sweep_frame("concurrent_sequences"), NAMES, {"bf16": "BF16"}, "Formats", GPU_LINES))
+    trace = figure["data"][0]
+    assert trace["type"] == "bar" and list(trace["x"]) == ["BF16"] * 3
+    assert trace["marker"] == {"color": charts.MODEL_COLORS["gemma-4-31b"]}
+    assert trace["hovertemplate"] == "%{x}: %{y:,.2f} GiB<extra>Gemma 4 31B</extra>"
+    layout = figure["layout"]
+    assert layout["barmode"] == "group" and layout["xaxis"]["title"] == {"text": "weight format"}
+    assert len(layout["shapes"]) == 2
+    _common_layout(layout, "closest")
+
+
+def test_benchmark_bars_show_scores_and_which_way_is_better():
+    frame = pd.DataFrame([{"benchmark": "MMLU", "unit": "%", "better": "higher", "gemma-4-31b": 85.2, "gemma-4-e2b": 60.0}])
+    figure = _spec(charts.benchmark_bars(frame, "MMLU", NAMES))
+    (trace,) = figure["data"]
+    assert list(trace["x"]) == ["Gemma 4 31B", "Gemma 4 E2B"] and list(trace["text"]) == ["85.2", "60"]
+    assert list(trace["marker"]["color"]) == [charts.MODEL_COLORS["gemma-4-31b"], charts.MODEL_COLORS["gemma-4-e2b"]]
+    assert trace["textposition"] == "outside"
+    layout = figure["layout"]
+    assert layout["title"] == {"text": "MMLU (%, higher is better)"} and layout["showlegend"] is False
+    _common_layout(layout, "closest")
+
+
+def test_quality_vs_memory_joins_the_frontier_and_marks_gpus_vertically():
+    points = pd.DataFrame({"label": ["31B bf16", "E2B bf16"], "model": ["gemma-4-31b", "gemma-4-e2b"],
+                           "total_bytes": [60 * BYTES_PER_GIB, 10 * BYTES_PER_GIB], "quality": [1.0, 0.5]})  # fmt: skip
+    figure = _spec(charts.quality_vs_memory(points, ["E2B bf16", "31B bf16"], NAMES, "Quality", GPU_LINES))
+    *models, frontier = figure["data"]
+    assert [trace["marker"] for trace in models] == [
+        {"size": 10, "color": charts.MODEL_COLORS["gemma-4-31b"]}, {"size": 10, "color": charts.MODEL_COLORS["gemma-4-e2b"]},
+    ]  # fmt: skip
+    assert list(models[0]["text"]) == ["31B bf16"]
+    assert frontier["name"] == "Pareto frontier" and frontier["line"] == {"color": "#3c4043", "dash": "dot"}
+    assert np.allclose(frontier["x"], [10, 60]) and frontier["hoverinfo"] == "skip"
+    layout = figure["layout"]
+    assert layout["xaxis"]["type"] == "log"
+    assert [shape["x0"] for shape in layout["shapes"]] == [75, 40] and layout["shapes"][0]["yref"] == "paper"
+    assert [note["text"] for note in layout["annotations"]] == ["H100 80GB", "2 x L4"]
+    _common_layout(layout, "closest")
+
+
+def test_throughput_lines_one_per_gpu_on_a_log_axis():
+    frame = pd.DataFrame({"gpu_name": ["H100", "H100", "L4"], "concurrent_sequences": [1, 2, 1], "tokens/s": [10.0, 19.0, 3.0]})
+    figure = _spec(charts.throughput_lines(frame, "tokens/s", "decode tokens/s", "Decode"))
+    assert [trace["line"]["color"] for trace in figure["data"]] == charts.FALLBACK_COLORS[:2]
+    assert figure["data"][0]["hovertemplate"] == "%{y:,.0f}<extra>H100</extra>"
+    assert figure["layout"]["xaxis"] == {"type": "log", "title": {"text": "concurrent sequences"}}
+    _common_layout(figure["layout"])
+
+
+def test_predicted_vs_observed_marks_exact_at_one():
+    rows = pd.DataFrame({"id": ["a", "b"], "kind": ["kv", "weights"], "ratio": [1.0, 0.98],
+                         "observed": [2.0, 3.0], "predicted": [2.0, 2.94], "unit": ["MiB", "GB"]})  # fmt: skip
+    figure = _spec(charts.predicted_vs_observed(rows))
+    assert [trace["name"] for trace in figure["data"]] == ["kv", "weights"]
+    assert [list(row) for row in figure["data"][1]["customdata"]] == [[3.0, 2.94, "GB"]]
+    layout = figure["layout"]
+    assert layout["shapes"][0]["y0"] == 1 and layout["shapes"][0]["line"] == {"color": "#80868b", "dash": "dot"}
+    assert layout["xaxis"] == {"tickangle": -45, "title": {"text": "observation"}}
+    _common_layout(layout, "closest")
