@@ -1,4 +1,4 @@
-"""App benchmarks: server-side rerun per page (AppTest), server cold start, and browser timings."""
+"""App benchmarks: rerun per page in AppTest (bench/server.py: on a real server), cold start, browser timings."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def percentile(samples: list[float], share: float) -> float:
 
 
 def reruns() -> None:
+    # AppTest runs the script without Streamlit's gc.collect after every run (runner.postScriptGC),
+    # so these are the scripts' own cost; bench/server.py measures what a real server pays.
+    print("AppTest reruns (wall time, no post-script collection; the real server: make bench-server)\n")
     print("| page | rerun median | rerun p95 | target |")
     print("|---|---|---|---|")
     from core.hf_import import encode_link, load_config_file
