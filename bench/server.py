@@ -116,22 +116,22 @@ class Session:
             if kind == "navigation" and reply.navigation.page_script_hash:
                 self.page_script_hash = reply.navigation.page_script_hash
             elif kind == "page_not_found":
-                raise RuntimeError(f"{self.page}: page not found")
+                raise RuntimeError(f"/{self.page}: page not found")
             elif kind == "page_info_changed":
                 # A page writes its scenario back to the URL: a context other than ours means the
                 # link was not applied, and the rerun measured something else.
                 written = parse_qs(reply.page_info_changed.query_string).get("ctx", [None])[-1]
                 if "ctx" in query and written != query["ctx"]:
-                    raise RuntimeError(f"{self.page}: asked for ctx={query['ctx']}, the page shows ctx={written}")
+                    raise RuntimeError(f"/{self.page}: asked for ctx={query['ctx']}, the page shows ctx={written}")
             elif kind == "delta" and reply.delta.new_element.WhichOneof("type") == "exception":
-                raise RuntimeError(f"{self.page}: {reply.delta.new_element.exception.message}")
+                raise RuntimeError(f"/{self.page}: {reply.delta.new_element.exception.message}")
             elif kind == "delta" and reply.delta.new_element.alert.format == Alert.ERROR:
-                raise RuntimeError(f"{self.page}: {reply.delta.new_element.alert.body}")
+                raise RuntimeError(f"/{self.page}: {reply.delta.new_element.alert.body}")
             elif kind == "script_finished":
                 if reply.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
                     return
                 if reply.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    raise RuntimeError(f"{self.page}: script finished with status {reply.script_finished}")
+                    raise RuntimeError(f"/{self.page}: script finished with status {reply.script_finished}")
 
 
 @dataclass
@@ -160,7 +160,8 @@ def scenarios() -> list[Scenario]:
         for name, stem in (("Llama 3.1 8B", "llama-3.1-8b"), ("Qwen3 30B-A3B", "qwen3-30b-a3b"))
     )
     return [
-        Scenario("Models (plain rerun)", "models", {}, False),
+        # The default page lives at the root: the frontend names it "" whatever its url_path.
+        Scenario("Models (plain rerun)", "", {}, False),
         Scenario("Memory planner", "planner", {}, True),
         Scenario("Memory planner with two imported models", "planner", {"custom": own}, True),
         Scenario("GPU fit", "fit", {}, True),
