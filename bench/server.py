@@ -84,7 +84,11 @@ class Session:
     page: str
     socket: ClientConnection
     page_script_hash: str = ""
-    cached_hashes: set[str] = field(default_factory=set)
+    # Large messages the "browser" holds, by hash: the run that last used each. Like the
+    # frontend, it forgets one unused for the server's maxCachedMessageAge runs.
+    cached_runs: dict[str, int] = field(default_factory=dict)
+    max_cached_age_runs: int = 2
+    runs: int = 0
 
     @classmethod
     def open(cls, port: int, page: str, stack: contextlib.ExitStack) -> Session:
@@ -103,7 +107,9 @@ class Session:
         state.page_name = self.page
         state.page_script_hash = self.page_script_hash
         # The frontend lists the large messages it holds, so the server sends references to them.
-        state.cached_message_hashes.extend(sorted(self.cached_hashes))
+        self.cached_runs = {h: run for h, run in self.cached_runs.items() if self.runs - run < self.max_cached_age_runs}
+        state.cached_message_hashes.extend(sorted(self.cached_runs))
+        self.runs += 1
         info = state.context_info
         info.url = f"http://127.0.0.1:{self.port}/{self.page}" + (f"?{state.query_string}" if query else "")
         info.timezone, info.timezone_offset, info.locale, info.color_scheme = "UTC", 0, "en-US", "light"
@@ -112,8 +118,12 @@ class Session:
             reply = ForwardMsg.FromString(self.socket.recv(timeout=RUN_TIMEOUT_S))
             kind = reply.WhichOneof("type")
             if reply.metadata.cacheable:
-                self.cached_hashes.add(reply.hash)
-            if kind == "navigation" and reply.navigation.page_script_hash:
+                self.cached_runs[reply.hash] = self.runs
+            if kind == "ref_hash":
+                self.cached_runs[reply.ref_hash] = self.runs
+            elif kind == "new_session":
+                self.max_cached_age_runs = reply.new_session.config.max_cached_message_age
+            elif kind == "navigation" and reply.navigation.page_script_hash:
                 self.page_script_hash = reply.navigation.page_script_hash
             elif kind == "page_not_found":
                 raise RuntimeError(f"/{self.page}: page not found")
