@@ -150,3 +150,17 @@ def test_a_model_too_large_for_a_link_is_kept_and_offered_as_a_scenario_file():
     other = open_page("pages/planner.py", models="e2b")
     add(other, "planner", text=scenario)
     assert [m.value for m in other.metric] == [m.value for m in app.metric]
+
+
+def test_only_the_first_three_imported_models_in_a_link_are_decoded():
+    # A link may carry many custom values; decoding costs work, so only the three that can be
+    # shown are read: the damaged fourth and fifth are never looked at.
+    from core.hf_import import encode_link, read_config
+
+    good = [encode_link(f"Llama {n}", read_config(LLAMA)) for n in (1, 2, 3)]
+    app = open_page("pages/planner.py", models="e2b", custom=",".join([*good, "Broken~AAAA", "Bad name*~AAAA"]))
+    assert not app.exception
+    notices = plain(" ".join(w.value for w in app.warning))
+    assert "lists 5 items; the first 3 are used" in notices
+    assert "damaged" not in notices and "model name" not in notices
+    assert [m.label for m in app.metric] == ["Gemma 4 E2B", "Llama 1", "Llama 2", "Llama 3"]
