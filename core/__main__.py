@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from core.catalog import Catalog, CatalogError, UnknownChoiceError, load_catalog
+from core.catalog import Catalog, CatalogError, UnknownChoiceError, clipped, load_catalog
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
@@ -184,7 +184,7 @@ def _size(text: str) -> int:
     # Digits are capped so the arithmetic stays exact and small; a longer number is no size.
     match = re.fullmatch(r"\s*([-+]?)([0-9]{1,20})(?:\.([0-9]{1,20}))?\s*([a-zA-Z]*)\s*", text)
     unit = match.group(4).lower() if match else ""
-    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    shown = repr(clipped(text))
     if not match or (unit and unit not in SIZE_UNITS):
         raise argparse.ArgumentTypeError(f"not a size: {shown} (use bytes, or a unit: {', '.join(SIZE_UNITS)})")
     sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""

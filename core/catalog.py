@@ -215,15 +215,17 @@ def validation_problem(error: ValidationError) -> tuple[str, str]:
     first = error.errors()[0]
     parts = [part for part in first["loc"] if not (isinstance(part, str) and part[:1].isupper())]
     # Field names and values can come from an uploaded or linked config: quote a bounded piece.
-    field = _clipped(".".join(str(part) for part in parts)) or "(entry)"
+    field = clipped(".".join(str(part) for part in parts)) or "(entry)"
     message = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
     if isinstance(given, (str, int, float)) and first["type"] != "missing":
-        message += f" (got {_clipped(repr(given))})"
+        message += f" (got {clipped(repr(given))})"
     return field, message
 
 
-def _clipped(text: str, limit: int = 40) -> str:
+def clipped(text: str, limit: int = 40) -> str:
+    """At most `limit` characters of `text`, marked with "..." where cut: how every message
+    (a validation error, the importer's, the command line's, a page notice) quotes input."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -25,7 +25,7 @@ from core.architecture import (
     TextConfig,
     VisionConfig,
 )
-from core.catalog import ModelSpec, validation_problem
+from core.catalog import ModelSpec, clipped, validation_problem
 from core.files import read_user_file
 from core.kv_cache import kv_layer_groups
 from core.params import count_parameters
@@ -171,8 +171,7 @@ def _size_label(size_bytes: int) -> str:
 
 def quoted(value: object) -> str:
     """A piece of untrusted input as an error message quotes it: its repr, at most 40 characters."""
-    shown = repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__
-    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 3] + "..."
+    return clipped(repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__, QUOTE_CHARS)
 
 
 def _bounded_int(digits: str) -> int:

@@ -6,6 +6,8 @@ import re
 
 import streamlit as st
 
+from core.catalog import clipped
+
 # The most of one untrusted value a message quotes: enough to recognise it, never a 900 kB notice.
 QUOTE_CHARS = 80
 # Any message that carries untrusted pieces is held to this many characters in all.
@@ -31,8 +33,7 @@ _WHITESPACE = re.compile(r"\s+")
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     """One untrusted value as a message quotes it: on one line, at most `limit` characters."""
-    text = _WHITESPACE.sub(" ", "".join(c if c.isprintable() else " " for c in str(value)))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clipped(_WHITESPACE.sub(" ", "".join(c if c.isprintable() else " " for c in str(value))), limit)
 
 
 def markdown_literal(text: object, limit: int = MESSAGE_CHARS) -> str:
