@@ -6,7 +6,7 @@ import base64
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -149,19 +149,27 @@ def parse_config_json(data: bytes | str, max_bytes: int = MAX_CONFIG_BYTES) -> d
 
 
 def _check_shape(document: dict[str, Any]) -> None:
-    """Depth and list lengths, walked without recursion; a long list is refused before its
-    items are looked at, so the walk costs at most the (bounded) number of items."""
-    pending: list[tuple[Any, int]] = [(document, 1)]
-    while pending:
-        node, depth = pending.pop()
+    """Depth and list lengths; a long list is refused before its items are looked at, so the
+    walk costs at most the (bounded) number of items."""
+    for node, depth in _containers(document):
         if depth > MAX_JSON_DEPTH:
             raise ConfigImportError(f"config.json nests deeper than {MAX_JSON_DEPTH} levels; a config nests at most {MAX_JSON_DEPTH}")
-        children = node.values() if isinstance(node, dict) else node
         if len(node) > MAX_JSON_LIST_ITEMS:
             kind = "an object of" if isinstance(node, dict) else "a list of"
             raise ConfigImportError(
                 f"config.json holds {kind} {len(node):,} items; no config holds more than {MAX_JSON_LIST_ITEMS:,}"
             )
+
+
+def _containers(document: Mapping[str, Any]) -> Iterator[tuple[Any, int]]:
+    """Every object and list in `document` with its depth (the document is 1), walked without
+    recursion. A node's children are listed only after the caller has seen the node, so a
+    caller that raises on it never pays for walking them."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        yield node, depth
+        children = node.values() if isinstance(node, dict) else node
         pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
@@ -739,13 +747,9 @@ def _check_layer_lists(document: Mapping[str, Any]) -> None:
             f"config field 'text_config.num_hidden_layers' must be a whole number from {low:,} to {high:,} (got {quoted(layers)})"
         )
     longest = max(layers, 2)
-    pending: list[Any] = [document]
-    while pending:
-        node = pending.pop()
+    for node, _ in _containers(document):
         if isinstance(node, list) and len(node) > longest:
             raise ConfigImportError(f"config lists {len(node):,} items where a {layers}-layer model has at most {longest}")
-        children = node.values() if isinstance(node, dict) else node
-        pending.extend(child for child in children if isinstance(child, (dict, list)))
 
 
 def _normalized(config: ModelConfig) -> str:
@@ -763,11 +767,11 @@ def _check_bounds(config: ModelConfig) -> None:
         if section is None:
             continue
         for key, value in section.model_dump().items():
+            # The audio encoder's channel pair is held to its bound item by item.
             values = value if key == "subsampling_conv_channels" else (value,)
-            bound = "subsampling_conv_channels" if key == "subsampling_conv_channels" else key
             for item in values:
-                if bound in BOUNDS and isinstance(item, int) and not isinstance(item, bool):
-                    low, high = BOUNDS[bound]
+                if key in BOUNDS and isinstance(item, int) and not isinstance(item, bool):
+                    low, high = BOUNDS[key]
                     if not low <= item <= high:
                         raise ConfigImportError(
                             f"config field '{where}.{key}' must be a whole number from {low:,} to {high:,} (got {item!r})"
