@@ -65,13 +65,9 @@ def custom_specs(values: tuple[str, ...]) -> tuple[ModelSpec, ...]:
 def with_custom_models(state: PageState, catalog: Catalog) -> tuple[Catalog, tuple[str, ...], list[str]]:
     """The catalogue plus the page's imported models, their link values (for ui.cached) and
     their ids. Call after state.load()."""
+    # At most MAX_IMPORTED_MODELS: the link's list is cut there before decoding (custom_param's
+    # max_items, with its notice), and adding a model refuses a fourth.
     values = list(state.value(CUSTOM))
-    if len(values) > MAX_IMPORTED_MODELS:
-        state.notices.append(
-            f"The link carries {len(values)} of your own models; the first {MAX_IMPORTED_MODELS} are shown."
-        )
-        values = values[:MAX_IMPORTED_MODELS]
-        st.session_state[state.key(CUSTOM)] = values
     valid = []
     for value in values:
         try:

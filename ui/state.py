@@ -13,8 +13,6 @@ import streamlit as st
 from ui import untrusted
 from ui.link_limits import DROPPED_LINK_PARAM, dropped_link_notice
 
-
-
 # A notice names at most this many unused parameters or invalid list items; the rest are counted.
 NAMED_ITEMS = 8
 
