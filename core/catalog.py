@@ -22,7 +22,11 @@ DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
 ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "mlx")
-AcceleratorKind = Literal["datacenter", "workstation", "consumer", "apple", "edge", "mobile", "cpu"]
+AcceleratorKind = Literal[
+    "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "cpu", "browser"
+]
+# What software stack a device runs: decides which runtimes exist there (data/runtime_support.csv).
+Platform = Literal["nvidia", "amd", "intel", "apple", "cpu", "phone", "browser"]
 
 
 class CatalogError(ValueError):
@@ -146,9 +150,14 @@ class Accelerator(_Named):
     name: str = Field(min_length=1)
     vendor: str = Field(min_length=1)
     kind: AcceleratorKind
+    platform: Platform
+    architecture: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9.-]*$")
     memory_bytes: int = Field(gt=0)
     memory_gb_marketing: float = Field(gt=0)
     memory_basis: str = Field(min_length=1)
+    host_memory_bytes: int | None = Field(
+        default=None, ge=0, description="host RAM for offloaded weights; blank: the kind's default (runtime.csv)"
+    )
     memory_bandwidth_gbs: float | None = Field(default=None, gt=0)
     bf16_dense_tflops: float | None = Field(default=None, gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
@@ -166,6 +175,8 @@ class RuntimeAllowance(_Entry):
     kind: AcceleratorKind
     driver_reserved_bytes: int = Field(ge=0)
     process_overhead_bytes: int = Field(ge=0)
+    unified_memory: bool = Field(description="host and accelerator share one memory")
+    host_memory_bytes: int = Field(ge=0, description="host RAM assumed for offload when a device names none")
     basis: str = Field(min_length=1)
     source: str = Field(min_length=1)
 

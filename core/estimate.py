@@ -35,8 +35,6 @@ NAIVE_OVERHEAD_FACTOR = 1.2
 # Without a chosen GPU, the per-process overhead of a CUDA datacenter GPU is assumed.
 DEFAULT_ACCELERATOR_KIND = "datacenter"
 MAX_GPUS = 64
-# Accelerator kinds whose memory the host shares (gpus.csv kinds).
-UNIFIED_MEMORY_KINDS = ("apple", "cpu", "edge", "mobile")
 
 
 class PlanningError(ValueError):
@@ -336,7 +334,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         host_bytes=sum(w.bytes for w in weights if w.placement == "host"),
         kv_layout=layout,
         prepared=prepared,
-        activations=policy.activations(text, split, settings, allowance.kind in UNIFIED_MEMORY_KINDS),
+        activations=policy.activations(text, split, settings, allowance.unified_memory),
         overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
         naive_weights_bytes=params.total * weight_format.main_bits / 8 * NAIVE_OVERHEAD_FACTOR,

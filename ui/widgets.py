@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 import streamlit as st
 
-from core.catalog import Catalog, WeightFormat
+from core.catalog import AcceleratorKind, Catalog, WeightFormat
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
@@ -80,7 +80,7 @@ def gpu_label(catalog: Catalog) -> Callable[[str], str | None]:
 
 def gpu_options(catalog: Catalog) -> list[str]:
     """Grouped by kind (datacenter first), then by memory, largest first."""
-    order = ["datacenter", "workstation", "consumer", "apple", "edge", "mobile", "cpu"]
+    order = list(get_args(AcceleratorKind))
     ranked = sorted(catalog.accelerators, key=lambda a: (order.index(a.kind), -a.memory_bytes))
     return [a.id for a in ranked]
 
