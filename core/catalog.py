@@ -21,7 +21,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
-ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "mlx")
+ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx")
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "cpu", "browser"
 ]
@@ -55,7 +55,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-EngineId = Literal["transformers", "vllm", "llama.cpp", "mlx"]
+EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx"]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
 
@@ -107,6 +107,8 @@ class WeightFormat(_Named):
     # Routed experts; blank means the same as linear layers (only gpt-oss-style formats differ).
     expert_bits: float | None = Field(default=None, gt=0, le=32)
     engines: EngineList
+    # GPU generations with kernels for this format (blank: any the runtime runs on).
+    architectures: NameList = ()
     derivation: str = Field(min_length=1)
     source: str = Field(min_length=1)
 
@@ -178,6 +180,20 @@ class RuntimeAllowance(_Entry):
     unified_memory: bool = Field(description="host and accelerator share one memory")
     host_memory_bytes: int = Field(ge=0, description="host RAM assumed for offload when a device names none")
     basis: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class RuntimeSupport(_Entry):
+    """Whether a runtime runs on a platform (or one architecture of it), and with which formats."""
+
+    engine: EngineId
+    platform: Platform
+    architecture: str | None = Field(default=None, description="this row overrides the platform's for one architecture")
+    runs: bool
+    rank: int | None = Field(default=None, ge=1, description="order in which the planner offers runtimes here")
+    formats: NameList = Field(default=(), description="weight formats offered here; empty: every one the runtime loads")
+    default_format: str | None = None
+    reason: str = Field(min_length=1)
     source: str = Field(min_length=1)
 
 
@@ -334,8 +350,12 @@ class Catalog:
         benchmarks: list[Benchmark],
         observations: list[Observation],
         files: Mapping[str, str],
+        runtime_support: list[RuntimeSupport] = (),  # type: ignore[assignment]
     ) -> None:
-        self._parts = (models, weight_formats, kv_cache_types, accelerators, runtime, benchmarks, observations, files)
+        self._parts = (
+            models, weight_formats, kv_cache_types, accelerators, runtime, benchmarks, observations, files, runtime_support
+        )
+        self.runtime_support = tuple(runtime_support)
         self.models = tuple(models)
         self.weight_formats = tuple(weight_formats)
         self.kv_cache_types = tuple(kv_cache_types)
@@ -355,6 +375,10 @@ class Catalog:
         """This catalogue plus models from elsewhere (imported config.json files), after its
         own; the same `extra` gives back the same object, so per-catalogue caches keep working."""
         return _with_models(self, extra) if extra else self
+
+    def with_accelerators(self, extra: tuple[Accelerator, ...]) -> Catalog:
+        """This catalogue plus devices typed in by the user (replacing any of the same id)."""
+        return _with_accelerators(self, extra) if extra else self
 
     def _find(self, what: str, name: str) -> Any:
         found = self._index[what].get(name.strip().lower())
@@ -381,8 +405,15 @@ class Catalog:
 
 @lru_cache(maxsize=64)
 def _with_models(base: Catalog, extra: tuple[ModelSpec, ...]) -> Catalog:
-    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files = base._parts
-    return Catalog([*models, *extra], formats, kv_types, accelerators, runtime, benchmarks, observations, files)
+    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support = base._parts
+    return Catalog([*models, *extra], formats, kv_types, accelerators, runtime, benchmarks, observations, files, support)
+
+
+@lru_cache(maxsize=64)
+def _with_accelerators(base: Catalog, extra: tuple[Accelerator, ...]) -> Catalog:
+    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support = base._parts
+    kept = [a for a in accelerators if a.id not in {e.id for e in extra}]
+    return Catalog(models, formats, kv_types, [*kept, *extra], runtime, benchmarks, observations, files, support)
 
 
 def _unprefixed_id(accelerator: Accelerator) -> tuple[str, ...]:
@@ -495,6 +526,27 @@ def _check_gpus(files: Mapping[str, str], accelerators: list[Accelerator], runti
             )
 
 
+def _check_runtime_support(file: str, rows: list[RuntimeSupport], formats: list[WeightFormat]) -> None:
+    """Every named format exists and is loaded by the row's runtime; no (runtime, platform,
+    architecture) twice; every runtime that runs somewhere has a rank there."""
+    known = {f.id: f for f in formats}
+    seen: dict[tuple[str, str, str | None], int] = {}
+    for row_number, row in enumerate(rows, start=1):
+        where = f"line {row_number + 1} (row {row_number}, '{row.engine}' on '{row.platform}')"
+        key = (row.engine, row.platform, row.architecture)
+        if key in seen:
+            raise CatalogError(file, where, "architecture", f"repeats row {seen[key]}")
+        seen[key] = row_number
+        if row.runs and row.rank is None:
+            raise CatalogError(file, where, "rank", "a runtime that runs needs a rank")
+        for field, names in (("formats", row.formats), ("default_format", (row.default_format,) if row.default_format else ())):
+            for name in names:
+                if name not in known:
+                    raise CatalogError(file, where, field, f"'{name}' is not a weight format id")
+                if row.engine not in known[name].engines:
+                    raise CatalogError(file, where, field, f"{row.engine} does not load '{name}'")
+
+
 @lru_cache(maxsize=4)
 def _load_catalog(data_dir: Path) -> CatalogLoad:
     paths = {
@@ -503,6 +555,7 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
         "kv_cache_types": data_dir / "kv_cache_types.csv",
         "gpus": data_dir / "gpus.csv",
         "runtime": data_dir / "runtime.csv",
+        "runtime_support": data_dir / "runtime_support.csv",
         "benchmarks": data_dir / "benchmarks.csv",
         "observations": data_dir / "observations.csv",
     }
@@ -522,6 +575,8 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
     weight_formats = _read_csv(paths["weight_formats"], WeightFormat)
     kv_cache_types = _read_csv(paths["kv_cache_types"], KvCacheType)
     runtime = _read_csv(paths["runtime"], RuntimeAllowance)
+    runtime_support = _read_csv(paths["runtime_support"], RuntimeSupport)
+    _check_runtime_support(files["runtime_support"], runtime_support, weight_formats)
     accelerators = optional(
         "gpus", lambda: _read_csv(paths["gpus"], Accelerator), lambda rows: _check_gpus(files, rows, runtime)
     )
@@ -540,5 +595,6 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
         benchmarks=benchmarks,
         observations=observations,
         files=files,
+        runtime_support=runtime_support,
     )
     return CatalogLoad(catalog, broken)

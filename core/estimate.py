@@ -24,6 +24,7 @@ from core.engines.vllm import PagingError
 from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, Tokens
 from core.kv_cache import kv_layer_groups, naive_values_per_token
 from core.params import ParameterCount, TensorGroup, count_parameters
+from core.runtimes import refusal
 
 IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
 # Every image and audio clip is wrapped in begin/end tokens (gemma4-architecture.md, Encoders).
@@ -255,13 +256,15 @@ def _weights(
 
 
 def _check_supported(
-    policy: EnginePolicy, weight_format: WeightFormat, kv_cache_type: KvCacheType
+    catalog: Catalog,
+    policy: EnginePolicy,
+    weight_format: WeightFormat,
+    kv_cache_type: KvCacheType,
+    accelerator: Accelerator | None,
 ) -> None:
-    if policy.id not in weight_format.engines:
-        raise PlanningError(
-            f"{policy.id} does not load {weight_format.id} weights "
-            f"({weight_format.id} runs on {', '.join(weight_format.engines)})"
-        )
+    reason = refusal(catalog, policy.id, weight_format, accelerator)
+    if reason:
+        raise PlanningError(reason)
     if policy.id not in kv_cache_type.engines:
         raise PlanningError(
             f"{policy.id} has no {kv_cache_type.id} KV cache "
@@ -296,12 +299,8 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     accelerator = catalog.accelerator(gpu) if gpu else None  # type: ignore[arg-type]
     allowance = catalog.runtime(accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND)
     assert isinstance(gpus, int) and isinstance(settings, EngineSettings)
-    _check_supported(policy, weight_format, kv_cache_type)
+    _check_supported(catalog, policy, weight_format, kv_cache_type, accelerator)
     _check_gpus(policy, model, gpus)
-    if accelerator and policy.accelerator_kinds and accelerator.kind not in policy.accelerator_kinds:
-        raise PlanningError(
-            f"{policy.id} runs on {' or '.join(policy.accelerator_kinds)} accelerators, not on {accelerator.name}"
-        )
 
     text = model.config.text_config
     params = count_parameters(model.config)

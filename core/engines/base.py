@@ -154,8 +154,6 @@ class EnginePolicy(ABC):
     # layer instead, so its cache is not replicated.
     splits_kv_heads: bool = True
     max_gpus: int | None = None
-    # Accelerator kinds the engine runs on (None: any).
-    accelerator_kinds: tuple[str, ...] | None = None
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> Any:
         """Static, engine-specific layout computed once per profile (vLLM's pages and groups)."""

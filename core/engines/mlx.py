@@ -37,7 +37,6 @@ class MlxPolicy(EnginePolicy):
     display_name = "MLX (mlx-lm, Apple silicon)"
     aliases = ("mlx-lm", "mlx_lm", "apple")
     max_gpus = 1
-    accelerator_kinds = ("apple",)
 
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens

@@ -248,7 +248,7 @@ def test_mlx_rotating_window_and_256_token_steps():
 
 
 def test_mlx_runs_only_on_apple_silicon():
-    with pytest.raises(PlanningError, match="apple"):
+    with pytest.raises(PlanningError, match="Apple silicon"):
         estimate(MemoryRequest(model="e2b", engine="mlx", gpu="h100"))
 
 
@@ -298,7 +298,9 @@ def test_sweep_equals_scalar_for_every_engine(engine, contexts, batches, gpu, un
     knobs = EngineSettings(kv_unified=unified)
     models = [m.id for m in CATALOG.models]
     frame = sweep(models, [ENGINE_FORMATS[engine]], [ENGINE_KV[engine]], contexts, batches, engine=engine, gpu=gpu, engine_settings=knobs)
-    runs_here = not (engine == "mlx" and gpu is not None and CATALOG.accelerator(gpu).kind != "apple")
+    # MLX runs only on Apple silicon, vLLM not at all there (runtimes.md §0).
+    on_apple = gpu is not None and CATALOG.accelerator(gpu).kind == "apple"
+    runs_here = not ((engine == "mlx" and gpu is not None and not on_apple) or (engine == "vllm" and on_apple))
     expected = sum(len(batches) * sum(t <= m.max_context_tokens for t in contexts) for m in CATALOG.models)
     assert len(frame) == (expected if runs_here else 0)
     for row in frame.itertuples():

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from core.__main__ import main
 from core.catalog import load_catalog
 from core.engines.base import EngineSettings
+from core.runtimes import device_refusal
 from core.engines.registry import ENGINES
 from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.fit import FitResult, fit, fit_matrix
@@ -79,8 +80,7 @@ def _gpus_for(engine: str, heads: int) -> list[int]:
 
 
 def _accelerators_for(engine: str) -> list[str]:
-    kinds = ENGINES[engine].accelerator_kinds
-    return [a.id for a in CATALOG.accelerators if kinds is None or a.kind in kinds]
+    return [a.id for a in CATALOG.accelerators if device_refusal(CATALOG, engine, a) is None]
 
 
 # Half the time no pool size (vLLM sizes it from gpu_memory_utilization); otherwise from one

@@ -169,7 +169,7 @@ def test_gpu_without_bf16_or_price_gets_no_prefill_or_cost():
 def test_gpu_without_bandwidth_is_a_planning_error():
     # The Pixel 9's Tensor G4 row has no memory bandwidth.
     with pytest.raises(PlanningError, match="no memory bandwidth"):
-        throughput(MemoryRequest(model="e2b", gpu="google-tensor-g4-pixel9"))
+        throughput(MemoryRequest(model="e2b", engine="llama.cpp", weight_format="gguf-q4_0", gpu="google-tensor-g4-pixel9"))
 
 
 def test_no_gpu_is_a_planning_error():
