@@ -146,6 +146,53 @@ def _expert_params(text: TextConfig, width: int) -> tuple[int, int]:
     return 3 * hidden * width, (2 * width + hidden) * text.expert_bias
 
 
+def _layer_counts(layer: LayerSpec, text: TextConfig) -> dict[str, int]:
+    """One decoder layer's parameters by component (the keys of ParameterCount)."""
+    hidden = text.hidden_size
+    ple_width = text.hidden_size_per_layer_input
+    count = dict.fromkeys(
+        ("attention", "mlp", "per_layer_projection", "experts", "expert_biases", "active_experts", "router", "norms"), 0
+    )
+    attention_weights, attention_norms = _attention_params(layer, text)
+    count["attention"] += attention_weights
+    count["norms"] += attention_norms + text.norms_per_layer * hidden
+    # gate, up, down (+ biases)
+    count["mlp"] += 3 * hidden * layer.mlp_width + (2 * layer.mlp_width + hidden) * text.mlp_bias * (layer.mlp_width > 0)
+    if ple_width:
+        # Per layer: gate hidden -> 256, projection 256 -> hidden, and a hidden-wide norm.
+        count["per_layer_projection"] += 2 * hidden * ple_width
+        count["norms"] += hidden
+    if layer.has_experts:
+        experts = text.num_experts or 0
+        weights, biases = _expert_params(text, text.moe_intermediate_size or 0)
+        count["experts"] += experts * weights
+        count["expert_biases"] += experts * biases
+        count["active_experts"] += (text.top_k_experts or 0) * (weights + biases)
+        # Router projection [E, H]; Gemma 4 adds an input scale [H] and per-expert scale [E].
+        count["router"] += hidden * experts + experts * text.router_bias
+        count["router"] += (hidden + experts) * text.router_scales
+        count["norms"] += text.moe_extra_norms * hidden
+        if text.shared_expert_intermediate_size:
+            # Always-on shared expert and its sigmoid gate [1, H] (Qwen2-MoE): dense MLP.
+            count["mlp"] += 3 * hidden * text.shared_expert_intermediate_size + hidden
+    if text.altup_num_inputs:
+        streams = text.altup_num_inputs
+        count["per_layer_projection"] += streams * streams + streams**3 + hidden * streams
+        count["norms"] += ALTUP_HIDDEN_VECTORS * hidden
+    if text.laurel_rank:
+        # LAuReL: hidden -> rank -> hidden, and its post norm.
+        count["per_layer_projection"] += 2 * hidden * text.laurel_rank
+        count["norms"] += hidden
+    return count
+
+
+@lru_cache(maxsize=64)
+def layer_parameters(text: TextConfig) -> tuple[dict[str, int], ...]:
+    """Every decoder layer's parameters by component: what moves when a runtime offloads a
+    layer (llama.cpp -ngl) or only its routed experts (--n-cpu-moe)."""
+    return tuple(_layer_counts(layer, text) for layer in decoder_layers(text))
+
+
 def _text_params(text: TextConfig) -> dict[str, int]:
     hidden = text.hidden_size
     layers = decoder_layers(text)
@@ -180,36 +227,8 @@ def _text_params(text: TextConfig) -> dict[str, int]:
         count["norms"] += ple_width
 
     for layer in layers:
-        attention_weights, attention_norms = _attention_params(layer, text)
-        count["attention"] += attention_weights
-        count["norms"] += attention_norms + text.norms_per_layer * hidden
-        # gate, up, down (+ biases)
-        count["mlp"] += 3 * hidden * layer.mlp_width + (2 * layer.mlp_width + hidden) * text.mlp_bias * (layer.mlp_width > 0)
-        if ple_width:
-            # Per layer: gate hidden -> 256, projection 256 -> hidden, and a hidden-wide norm.
-            count["per_layer_projection"] += 2 * hidden * ple_width
-            count["norms"] += hidden
-        if layer.has_experts:
-            experts = text.num_experts or 0
-            weights, biases = _expert_params(text, text.moe_intermediate_size or 0)
-            count["experts"] += experts * weights
-            count["expert_biases"] += experts * biases
-            count["active_experts"] += (text.top_k_experts or 0) * (weights + biases)
-            # Router projection [E, H]; Gemma 4 adds an input scale [H] and per-expert scale [E].
-            count["router"] += hidden * experts + experts * text.router_bias
-            count["router"] += (hidden + experts) * text.router_scales
-            count["norms"] += text.moe_extra_norms * hidden
-            if text.shared_expert_intermediate_size:
-                # Always-on shared expert and its sigmoid gate [1, H] (Qwen2-MoE): dense MLP.
-                count["mlp"] += 3 * hidden * text.shared_expert_intermediate_size + hidden
-        if text.altup_num_inputs:
-            streams = text.altup_num_inputs
-            count["per_layer_projection"] += streams * streams + streams**3 + hidden * streams
-            count["norms"] += ALTUP_HIDDEN_VECTORS * hidden
-        if text.laurel_rank:
-            # LAuReL: hidden -> rank -> hidden, and its post norm.
-            count["per_layer_projection"] += 2 * hidden * text.laurel_rank
-            count["norms"] += hidden
+        for component, value in _layer_counts(layer, text).items():
+            count[component] += value
 
     if text.altup_num_inputs:
         # Model level: projections into and out of the extra AltUp streams, hidden x hidden each.

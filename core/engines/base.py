@@ -40,6 +40,15 @@ def minimum(a: Tokens, b: Tokens) -> Tokens:
     return np.minimum(a, b)
 
 
+def where(condition: Any, a: Tokens, b: Tokens) -> Tokens:
+    """`a if condition else b` for ints, np.where for arrays."""
+    if isinstance(condition, bool):
+        return a if condition else b
+    import numpy as np  # an array was passed, so numpy is loaded already
+
+    return np.where(condition, a, b)
+
+
 def ceil_div(a: Tokens, b: Tokens) -> Tokens:
     """Integer ceiling division for ints and integer arrays."""
     return -(-a // b)
@@ -58,6 +67,14 @@ class EngineSettings(BaseModel):
     # llama.cpp
     n_ubatch: int = Field(default=512, gt=0, le=65_536, description="llama.cpp --ubatch-size")
     kv_unified: bool = Field(default=False, description="llama.cpp --kv-unified: one cache for all sequences")
+    auto_slots: bool = Field(
+        default=True,
+        description="llama-server's default -np auto: 4 slots sharing one unified KV pool of -c cells "
+        "(up to 4 sequences); false: -np = the sequences, each with its own cache",
+    )
+    fit_target_mib: int = Field(
+        default=1024, ge=0, le=2**20, description="llama-server --fit-target: MiB left free on each device"
+    )
     swa_full: bool = Field(default=False, description="llama.cpp --swa-full: sliding layers get the full context")
     # vLLM
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)

@@ -17,6 +17,7 @@ from core.engines.base import (
     kv_from_cells,
     minimum,
     pad,
+    where,
 )
 from core.kv_cache import KvLayerGroup
 from core.units import BYTES_PER_MIB
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 # src/llama-context.cpp: n_ctx = GGML_PAD(n_ctx, 256); src/llama-kv-cache-iswa.cpp: "the SWA
 # cache is always padded to 256 for performance".
 CELL_PADDING = 256
+# tools/server: -np -1 (auto) starts 4 slots over one unified KV pool (llama.cpp PR #16736;
+# runtimes.md §3.1-3.2).
+AUTO_SLOTS = 4
 # ggml computes intermediate tensors in f32.
 COMPUTE_BYTES = 4
 # KV type names as llama.cpp prints them.
@@ -39,32 +43,43 @@ class LlamaCppPolicy(EnginePolicy):
     reuse another layer's cache. Multi-GPU splits layers (not heads), so nothing is replicated."""
 
     id = "llama.cpp"
-    display_name = "llama.cpp (llama-server, Ollama, LM Studio)"
+    display_name = "llama.cpp (llama-server, LM Studio)"
     aliases = ("llamacpp", "llama-cpp", "llama_cpp", "gguf", "llama-server")
     splits_kv_heads = False
 
     @staticmethod
-    def context_cells(settings: EngineSettings, tokens: Tokens, sequences: Tokens) -> tuple[Tokens, Tokens]:
-        """(cells per stream, streams) for `-c tokens x sequences --parallel sequences`:
-        a unified cache is one stream of n_ctx cells; otherwise each sequence gets its own
-        stream of pad(n_ctx / n_seq_max, 256) cells (llama_context constructor)."""
+    def slots(settings: EngineSettings, sequences: Tokens) -> tuple[Tokens, Any]:
+        """(n_seq_max, unified) for `sequences` concurrent requests: llama-server's default
+        -np auto gives 4 slots over one unified pool while they suffice; more sequences, or
+        auto_slots off, mean -np = sequences, unified only with --kv-unified."""
+        if not settings.auto_slots:
+            return sequences, settings.kv_unified
+        auto = sequences <= AUTO_SLOTS  # a bool, or a bool array on the sweep path
+        return where(auto, AUTO_SLOTS, sequences), auto | settings.kv_unified
+
+    @classmethod
+    def context_cells(cls, settings: EngineSettings, tokens: Tokens, sequences: Tokens) -> tuple[Tokens, Tokens]:
+        """(cells per stream, streams) for `-c tokens x sequences`: a unified cache is one
+        stream of n_ctx cells; otherwise each of the n_seq_max slots gets its own stream of
+        pad(n_ctx / n_seq_max, 256) cells (llama_context constructor)."""
         n_ctx = pad(tokens * sequences, CELL_PADDING)
-        if settings.kv_unified:
-            return n_ctx, 1
-        return pad(n_ctx // sequences, CELL_PADDING), sequences
+        slots, unified = cls.slots(settings, sequences)
+        return where(unified, n_ctx, pad(n_ctx // slots, CELL_PADDING)), where(unified, 1, slots)
 
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
         cells, streams = self.context_cells(settings, tokens, sequences)
+        slots, unified = self.slots(settings, sequences)
         # n_ubatch never exceeds n_batch, which never exceeds n_ctx.
         n_ubatch = minimum(settings.n_ubatch, pad(tokens * sequences, CELL_PADDING))
-        sequences_per_stream = sequences if settings.kv_unified else 1
+        # A unified pool keeps a window for every slot that may use it.
+        slots_per_stream = where(unified, slots, 1)
 
         def sliding_cells(group: KvLayerGroup) -> Tokens:
             if settings.swa_full:
                 return cells
-            window = (group.window_tokens or 0) * sequences_per_stream
+            window = (group.window_tokens or 0) * slots_per_stream
             return pad(minimum(cells, window + n_ubatch), CELL_PADDING)
 
         return kv_from_cells(layout, cells, sliding_cells, streams)
@@ -111,7 +126,7 @@ class LlamaCppPolicy(EnginePolicy):
             # src/llama-kv-cache.cpp's start-up line (K and V are the same size here).
             return (
                 f"llama_kv_cache: size = {mib:7.2f} MiB ({cache_cells:6d} cells, {layers:3d} layers, "
-                f"{streams:2d}/{sequences} seqs), K ({kv_type}): {mib / 2:7.2f} MiB, "
+                f"{streams:2d}/{int(self.slots(settings, sequences)[0])} seqs), K ({kv_type}): {mib / 2:7.2f} MiB, "
                 f"V ({kv_type}): {mib / 2:7.2f} MiB"
             )
 
@@ -120,7 +135,8 @@ class LlamaCppPolicy(EnginePolicy):
             "n_ctx_seq": int(cells),
             "streams": int(streams),
             "n_ubatch": settings.n_ubatch,
-            "kv_unified": settings.kv_unified,
+            "n_seq_max": int(self.slots(settings, sequences)[0]),
+            "kv_unified": bool(self.slots(settings, sequences)[1]),
             "swa_full": settings.swa_full,
             "full_attention_cells": int(figures.full_attention_tokens),
             "sliding_attention_cells": int(figures.sliding_attention_tokens),

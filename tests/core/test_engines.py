@@ -23,6 +23,8 @@ def pad(x: int, n: int = 256) -> int:
 # --- llama.cpp (src/llama-context.cpp, src/llama-kv-cache-iswa.cpp) ---------------------------
 
 def llama(model="e4b", context=4096, sequences=1, **knobs):
+    # -np set explicitly (one stream per sequence) unless a test asks for llama-server's auto slots.
+    knobs.setdefault("auto_slots", False)
     return estimate(
         MemoryRequest(
             model=model,
@@ -41,6 +43,25 @@ def test_llama_cpp_pads_the_context_to_256_cells():
     result = llama(context=1000)
     assert result.engine_report["full_attention_cells"] == 1024
     assert result.kv_cache.full_attention_bytes == 16_384 * 1024
+
+
+def test_llama_server_auto_slots_share_one_pool_with_four_windows():
+    # llama-server -np auto: "n_parallel is set to auto, using n_parallel = 4 and kv_unified = true"
+    # (tools/server; docs/research/runtime-rules.md A2). One stream of n_ctx cells; the SWA cache
+    # holds a window per slot: pad(min(8192, 512 x 4 + 2048), 256) = 4096 cells, as the public
+    # E2B log (ub 2048, -c 8192) prints: non-SWA 8192 cells, SWA 4096 cells, 48 + 48 MiB.
+    result = llama(model="e2b", context=8192, n_ubatch=2048, auto_slots=True)
+    report = result.engine_report
+    assert (report["n_seq_max"], report["streams"], report["kv_unified"]) == (4, 1, True)
+    assert (report["full_attention_cells"], report["sliding_attention_cells"]) == (8192, 4096)
+    # E2B f16: 3 full layers x 2 KiB x 8192 cells; 12 sliding layers x 1 KiB x 4096 cells.
+    assert (report["full_attention_mib"], report["sliding_attention_mib"]) == (48.0, 48.0)
+
+
+def test_llama_server_auto_slots_give_way_to_explicit_np_above_four():
+    # Eight concurrent requests need -np 8: eight streams of pad(8 x 4096 / 8) cells.
+    result = llama(context=4096, sequences=8, auto_slots=True)
+    assert (result.engine_report["n_seq_max"], result.engine_report["streams"]) == (8, 8)
 
 
 def test_llama_cpp_separate_streams_per_sequence():
@@ -79,7 +100,8 @@ def test_llama_cpp_quantised_cache_bits(kv, bits):
 def test_llama_cpp_splits_layers_not_heads_across_gpus():
     one = llama(model="e2b", context=32_768)
     two = estimate(
-        MemoryRequest(model="e2b", engine="llama.cpp", weight_format="q4_0", kv_cache_dtype="fp16", context_tokens=32_768, gpus=3)
+        MemoryRequest(model="e2b", engine="llama.cpp", weight_format="q4_0", kv_cache_dtype="fp16", context_tokens=32_768, gpus=3,
+                      engine_settings=EngineSettings(auto_slots=False))
     )
     assert two.kv_cache_bytes == one.kv_cache_bytes
 
