@@ -45,8 +45,8 @@ def request_for(observation: Observation) -> MemoryRequest:
         n_ubatch=observation.n_ubatch,
         swa_full=observation.swa_full,
         kv_unified=observation.kv_unified,
-        # The logs name their slots ("1/1 seqs"): -np was set, not left to auto.
-        auto_slots=False,
+        # Most logs name their slots ("1/1 seqs"): -np was set, not left to auto.
+        auto_slots=observation.auto_slots,
         kv_cache_memory_bytes=observation.kv_cache_memory_bytes,
         max_num_batched_tokens=observation.max_num_batched_tokens or defaults.max_num_batched_tokens,
         async_scheduling=(

@@ -225,6 +225,7 @@ class Observation(_Entry):
     n_ubatch: int = Field(gt=0)
     swa_full: bool
     kv_unified: bool
+    auto_slots: bool = Field(default=False, description="llama-server -np auto (4 slots, unified); false: -np set")
     kv_cache_memory_bytes: int | None = Field(default=None, gt=0)
     max_num_batched_tokens: int | None = Field(default=None, gt=0)
     async_scheduling: bool | None = None

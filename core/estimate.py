@@ -119,7 +119,11 @@ class MemoryEstimate(BaseModel):
     params: ParameterCount
     weights: tuple[WeightComponent, ...]
     weights_bytes: int = Field(ge=0, description="weights on the accelerator(s)")
-    host_bytes: int = Field(ge=0, description="weights kept in host memory (PLE on host)")
+    host_bytes: int = Field(
+        ge=0,
+        description="weights in host memory: the PLE table when kept there, and llama.cpp's input "
+        "copy of the tied token embedding (the output copy is on the accelerator)",
+    )
     kv_cache_bytes: int = Field(ge=0)
     kv_cache: KvCacheBreakdown
     activations_bytes: int = Field(ge=0)
@@ -240,7 +244,7 @@ def _weights(
         if not count:
             continue
         bits = weight_format.bits_for(group)
-        on_host = ple_on_host and component == "per_layer_embedding"
+        on_host = ple_on_host and component == "per_layer_embedding"  # llama.cpp: always (input_tables_on_host)
         components.append(
             WeightComponent(
                 component=component,
@@ -289,6 +293,15 @@ def _check_gpus(policy: EnginePolicy, model: ModelSpec, gpus: int) -> None:
         _check_tensor_parallel(model, gpus)
 
 
+def _input_copy_bytes(policy: EnginePolicy, weights: tuple[WeightComponent, ...]) -> int:
+    """llama.cpp loads a tied token embedding twice: the input copy stays in host memory (an
+    input-layer tensor), the output copy goes with the output layer (docs/research/
+    runtime-rules.md A4; the public E2B log's CPU_Mapped 2152.50 MiB is both Q6_K tables)."""
+    if not policy.input_tables_on_host:
+        return 0
+    return sum(w.bytes for w in weights if w.component == "token_embedding")
+
+
 @lru_cache(maxsize=1024)
 def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     model_name, format_name, kv_name, engine_name, gpus, ple_on_host, gpu, settings = key
@@ -304,7 +317,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
 
     text = model.config.text_config
     params = count_parameters(model.config)
-    weights = _weights(params, weight_format, bool(ple_on_host))
+    weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host)
     groups = kv_layer_groups(text)
     split = gpus if policy.splits_kv_heads else 1
     layout = KvLayout(
@@ -330,7 +343,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         params=params,
         weights=weights,
         weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
-        host_bytes=sum(w.bytes for w in weights if w.placement == "host"),
+        host_bytes=sum(w.bytes for w in weights if w.placement == "host") + _input_copy_bytes(policy, weights),
         kv_layout=layout,
         prepared=prepared,
         activations=policy.activations(text, split, settings, allowance.unified_memory),

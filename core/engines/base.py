@@ -171,6 +171,8 @@ class EnginePolicy(ABC):
     # layer instead, so its cache is not replicated.
     splits_kv_heads: bool = True
     max_gpus: int | None = None
+    # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
+    input_tables_on_host: bool = False
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> Any:
         """Static, engine-specific layout computed once per profile (vLLM's pages and groups)."""

@@ -46,6 +46,7 @@ class LlamaCppPolicy(EnginePolicy):
     display_name = "llama.cpp (llama-server, LM Studio)"
     aliases = ("llamacpp", "llama-cpp", "llama_cpp", "gguf", "llama-server")
     splits_kv_heads = False
+    input_tables_on_host = True
 
     @staticmethod
     def slots(settings: EngineSettings, sequences: Tokens) -> tuple[Tokens, Any]:
@@ -130,7 +131,16 @@ class LlamaCppPolicy(EnginePolicy):
                 f"V ({kv_type}): {mib / 2:7.2f} MiB"
             )
 
+        # The mmproj file (encoders) is a separate context that --fit does not count.
+        encoders = ("vision", "audio")
+        model_device = sum(w.bytes for w in profile.weights if w.placement == "accelerator" and w.component not in encoders)
+        kv_bytes = figures.full_attention_bytes + figures.sliding_attention_bytes
         return {
+            "model_buffer_device_mib": round(model_device / BYTES_PER_MIB, 2),
+            "model_buffer_host_mib": round(profile.host_bytes / BYTES_PER_MIB, 2),
+            # common/fit.cpp: "projected to use N MiB of device memory" = model + context +
+            # compute on the GPUs, host buffers excluded (docs/research/runtime-rules.md A1).
+            "fit_projected_mib": int((model_device + kv_bytes + device_bytes) // BYTES_PER_MIB),
             "n_ctx": int(cells * streams),
             "n_ctx_seq": int(cells),
             "streams": int(streams),
