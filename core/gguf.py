@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -518,7 +519,7 @@ TensorTypes = tuple[tuple[str, str], ...]
 
 def _requantize(
     tensors: tuple[GgufTensor, ...], ftype: str, text: TextConfig, imatrix: bool,
-    *, quantizable=_quantizable, attn_v_count: int | None = None, tensor_types: TensorTypes = (),
+    *, quantizable: Callable[[GgufTensor], bool] = _quantizable, attn_v_count: int | None = None, tensor_types: TensorTypes = (),
 ) -> tuple[GgufTensor, ...]:
     default = FTYPE_DEFAULT_TYPE[ftype]
     is_quantized_default = GGML_BLOCKS[default][0] > 1
