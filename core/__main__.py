@@ -306,11 +306,7 @@ def _print_params(catalog: Catalog, model_ids: Sequence[str], as_json: bool) -> 
 def _fit_json(result: FitResult | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    keys = (
-        "gpu", "gpus", "usable_bytes", "fits", "verdict", "headroom_bytes", "shortfall_bytes", "engine_error",
-        "max_context_tokens", "max_concurrent_sequences",
-    )
-    return {key: getattr(result, key) for key in keys}
+    return result.model_dump(exclude={"total_bytes"})
 
 
 def _estimate_json(result: MemoryEstimate, fitted: FitResult | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog, load_catalog
 from core.estimate import (
+    Evaluation,
     MemoryProfile,
     MemoryRequest,
     PlanningError,
@@ -17,6 +18,8 @@ from core.estimate import (
     memory_profile,
     sequence_tokens_for,
 )
+from core.offload import Offload, host_usable_bytes, llama_fit, streamed
+from core.units import BYTES_PER_MIB
 
 # Below this share of usable memory left free, a fit is "tight": allocator fragmentation and
 # bursts can push it over (gpus.md: "then 5-10% headroom").
@@ -24,7 +27,7 @@ TIGHT_HEADROOM_FRACTION = 0.05
 # Search bound for concurrent sequences; far beyond any single-node deployment.
 MAX_SEARCH_SEQUENCES = 10_000_000
 
-Verdict = Literal["fits", "tight", "does_not_fit"]
+Verdict = Literal["fits", "tight", "fits_with_offload", "does_not_fit"]
 
 
 class FitResult(BaseModel):
@@ -33,6 +36,7 @@ class FitResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     gpu: str
+    engine: str
     gpus: int = Field(gt=0)
     usable_bytes: int = Field(ge=0, description="memory the model may use, all GPUs together")
     total_bytes: int = Field(ge=0)
@@ -42,13 +46,52 @@ class FitResult(BaseModel):
     shortfall_bytes: int = Field(
         ge=0,
         description="when it does not fit: needed minus usable, or what the engine's KV pool lacks "
-        "to start, whichever is more; 0 when it fits",
+        "to start, whichever is more; when the runtime offloads, what host RAM lacks for the "
+        "offloaded part; 0 when it fits",
     )
     engine_error: str | None = Field(
         default=None, description="what the engine prints when it refuses to start (vLLM: no room for its KV cache)"
     )
-    max_context_tokens: int = Field(ge=0, description="longest context_tokens that fits; 0 if none")
-    max_concurrent_sequences: int = Field(ge=0, description="most sequences at the request's context")
+    max_context_tokens: int = Field(ge=0, description="longest context_tokens that fits on the GPU(s) alone; 0 if none")
+    max_concurrent_sequences: int = Field(ge=0, description="most sequences at the request's context, on the GPU(s) alone")
+    offload: Offload | None = Field(
+        default=None, description="what the runtime moves to host memory when the GPU(s) alone are too small"
+    )
+    host_usable_bytes: int = Field(default=0, ge=0, description="host RAM offload may fill (the machine's, less the OS's share)")
+
+
+def gpu_limit_bytes(profile: MemoryProfile, usable: int) -> int:
+    """What the runtime fills before it offloads: llama-server's --fit keeps --fit-target MiB
+    free on every device (1,024 by default; Ollama sets projector + 1 GiB, with the projector
+    counted in our total, the same 1 GiB)."""
+    if profile.policy.offload_method == "llama.cpp --fit":
+        return max(0, usable - profile.settings.fit_target_mib * BYTES_PER_MIB * profile.gpus)
+    return usable
+
+
+def host_usable(profile: MemoryProfile, catalog: Catalog) -> int:
+    """Host RAM offload may fill: the device's own figure (or its kind's), less the OS's share."""
+    accelerator = profile.accelerator
+    if accelerator is None or profile.allowance.unified_memory:
+        return 0
+    host = accelerator.host_memory_bytes
+    if host is None:
+        host = profile.allowance.host_memory_bytes
+    return host_usable_bytes(host, catalog.runtime("cpu").driver_reserved_bytes)
+
+
+def _offload(profile: MemoryProfile, evaluation: Evaluation, usable: int, shortfall: int) -> Offload | None:
+    """The runtime's own offload, where it has one and the GPU(s) alone are too small. Unified
+    memory has nowhere else to put weights."""
+    method = profile.policy.offload_method
+    if method is None or profile.allowance.unified_memory:
+        return None
+    if method == "llama.cpp --fit":
+        return llama_fit(profile, evaluation, gpu_limit_bytes(profile, usable))
+    if profile.settings.kv_cache_memory_bytes is not None and method == "vLLM --cpu-offload-gb":
+        # A pool set in bytes does not grow when weights leave the GPU.
+        return None
+    return streamed(profile, evaluation, shortfall, method)
 
 
 def usable_bytes(profile: MemoryProfile) -> int:
@@ -102,9 +145,11 @@ def max_context_tokens(profile: MemoryProfile, request: MemoryRequest, usable: i
     )
     sequences = request.concurrent_sequences
 
+    limit = gpu_limit_bytes(profile, usable)
+
     def fits(context: int) -> bool:
         total = int(evaluate(profile, context + extra, sequences).total_bytes)
-        return shortfall_bytes(profile, context + extra, total, usable) == 0
+        return shortfall_bytes(profile, context + extra, total, limit) == 0
 
     return max(0, _largest(fits, 1, model.max_context_tokens - extra))
 
@@ -115,8 +160,10 @@ def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usabl
     if profile.policy.start_shortfall_bytes(profile, sequence_tokens, _memory_bytes(profile)):
         return 0  # the engine does not start, so it serves no sequence at all
 
+    limit = gpu_limit_bytes(profile, usable)
+
     def fits(sequences: int) -> bool:
-        return evaluate(profile, sequence_tokens, sequences).total_bytes <= usable
+        return evaluate(profile, sequence_tokens, sequences).total_bytes <= limit
 
     high = 1
     while high < MAX_SEARCH_SEQUENCES and fits(high):
@@ -130,21 +177,36 @@ def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
     profile = memory_profile(request, catalog)
     usable = usable_bytes(profile)  # refuses a request without a GPU
     tokens, _ = sequence_tokens_for(request, profile.model)
-    total = int(evaluate(profile, tokens, request.concurrent_sequences).total_bytes)
+    evaluation = evaluate(profile, tokens, request.concurrent_sequences)
+    total = int(evaluation.total_bytes)
     shortfall = shortfall_bytes(profile, tokens, total, usable)
-    headroom = 0 if shortfall else usable - total
+    offload = _offload(profile, evaluation, usable, shortfall)
+    host = host_usable(profile, catalog)
+    if offload is not None:
+        shortfall = max(0, offload.host_bytes - host)
+        headroom = 0
+        result_verdict: Verdict = "does_not_fit" if shortfall else "fits_with_offload"
+    else:
+        headroom = 0 if shortfall else usable - total
+        result_verdict = verdict(headroom, shortfall, usable)
     return FitResult(
         gpu=profile.accelerator.id,  # type: ignore[union-attr]
+        engine=profile.policy.id,
         gpus=request.gpus,
         usable_bytes=usable,
         total_bytes=total,
         fits=shortfall == 0,
-        verdict=verdict(headroom, shortfall, usable),
+        verdict=result_verdict,
         headroom_bytes=headroom,
         shortfall_bytes=shortfall,
-        engine_error=profile.policy.start_error(profile, tokens, _memory_bytes(profile)),
+        # Offload that works starts the engine; otherwise its own refusal stands.
+        engine_error=(
+            None if result_verdict == "fits_with_offload" else profile.policy.start_error(profile, tokens, _memory_bytes(profile))
+        ),
         max_context_tokens=max_context_tokens(profile, request, usable),
         max_concurrent_sequences=max_concurrent_sequences(profile, tokens, usable),
+        offload=offload,
+        host_usable_bytes=host,
     )
 
 

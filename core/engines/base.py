@@ -171,6 +171,8 @@ class EnginePolicy(ABC):
     # layer instead, so its cache is not replicated.
     splits_kv_heads: bool = True
     max_gpus: int | None = None
+    # How the runtime runs a model larger than its GPUs (core.offload); None: it does not.
+    offload_method: str | None = None
     # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
     input_tables_on_host: bool = False
 

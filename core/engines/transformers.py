@@ -31,6 +31,7 @@ class TransformersPolicy(EnginePolicy):
     id = "transformers"
     display_name = "Hugging Face transformers"
     aliases = ("hf", "huggingface", "hf-transformers")
+    offload_method = "accelerate device_map"
 
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens

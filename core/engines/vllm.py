@@ -101,6 +101,7 @@ class VllmPolicy(EnginePolicy):
     id = "vllm"
     display_name = "vLLM"
     aliases = ("v-llm",)
+    offload_method = "vLLM --cpu-offload-gb"
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         tp = layout.tensor_parallel

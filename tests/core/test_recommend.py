@@ -92,6 +92,7 @@ def row(model, weight_format, verdict, total_gib, usable_gib=20.0):
         model=model,
         weight_format=weight_format,
         gpu="nvidia-l4",
+        engine="vllm",
         gpus=1,
         usable_bytes=usable,
         total_bytes=total,
