@@ -23,7 +23,7 @@ DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
 ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx")
 AcceleratorKind = Literal[
-    "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "cpu", "browser"
+    "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
 # What software stack a device runs: decides which runtimes exist there (data/runtime_support.csv).
 Platform = Literal["nvidia", "amd", "intel", "apple", "cpu", "phone", "browser"]
