@@ -97,6 +97,9 @@ class WeightFormat(_Named):
 
     display_name: str = Field(min_length=1)
     family: Literal["checkpoint", "hf-quant", "gguf", "mlx"]
+    # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
+    gguf_ftype: str | None = None
+    gguf_writer: Literal["llama.cpp", "ollama"] | None = None
     linear_bits: float = Field(gt=0, le=32)
     projection_bits: float = Field(gt=0, le=32)
     token_embedding_bits: float = Field(gt=0, le=32)

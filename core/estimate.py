@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.architecture import FULL, SiglipVisionConfig
+from core.architecture import FULL, GEMMA4_TEXT, SiglipVisionConfig
 from core.catalog import (
     Accelerator,
     Catalog,
@@ -31,6 +31,9 @@ IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
 MEDIA_DELIMITER_TOKENS = 2
 AUDIO_TOKENS_PER_SECOND = 25  # one token per 40 ms
 AUDIO_CLIP_MAX_SECONDS = 30  # at most 750 tokens per clip
+# llama-server --fit lowers an unset context to a multiple of 256, not below --fit-ctx.
+FIT_CONTEXT_STEP = 256
+FIT_MIN_CONTEXT = 4096
 # Common calculators: parameters x bytes, plus 20% (the naive view we contrast with).
 NAIVE_OVERHEAD_FACTOR = 1.2
 # Without a chosen GPU, the per-process overhead of a CUDA datacenter GPU is assumed.
@@ -52,12 +55,23 @@ class MemoryRequest(BaseModel):
     kv_cache_dtype: str = Field(default="bf16", min_length=1)
     engine: str = Field(default="transformers", min_length=1)
     context_tokens: int = Field(default=8192, gt=0, le=10**9, description="text tokens per sequence")
+    runtime_context: bool = Field(
+        default=False,
+        description="use the context the runtime picks when none is given (Ollama's VRAM tier, "
+        "llama-server's trained context shrunk by --fit, vLLM's max_model_len); context_tokens "
+        "then only stands for runtimes that grow their cache with the conversation",
+    )
     concurrent_sequences: int = Field(default=1, gt=0, le=10**7)
     images: int = Field(default=0, ge=0, le=10_000, description="images per request")
     image_tokens: Literal[70, 140, 280, 560, 1120] = Field(default=280)
     audio_seconds: float = Field(default=0, ge=0, le=10**6, allow_inf_nan=False)
     thinking_tokens: int = Field(default=0, ge=0, le=10**9)
     ple_on_host: bool = Field(default=False, description="keep the PLE table in host memory")
+    text_only: bool = Field(
+        default=False,
+        description="load no vision/audio encoders (llama.cpp --no-mmproj; transformers' and MLX's "
+        "text-only model classes); vLLM and Ollama load them whatever the request",
+    )
     gpu: str | None = Field(default=None, description="accelerator id or alias")
     gpus: int = Field(default=1, gt=0, le=MAX_GPUS, description="tensor-parallel degree")
     engine_settings: EngineSettings = EngineSettings()
@@ -71,6 +85,7 @@ class MemoryRequest(BaseModel):
             self.engine,
             self.gpus,
             self.ple_on_host,
+            self.text_only,
             self.gpu,
             self.engine_settings,
         )
@@ -112,6 +127,7 @@ class MemoryEstimate(BaseModel):
     weight_format: str
     kv_cache_dtype: str
     context_tokens: int = Field(gt=0)
+    context_source: str = Field(description="where context_tokens came from: the request, or the runtime's default")
     concurrent_sequences: int = Field(gt=0)
     sequence_tokens: int = Field(gt=0, description="context + media + thinking tokens per sequence")
     media_tokens: int = Field(ge=0)
@@ -124,6 +140,7 @@ class MemoryEstimate(BaseModel):
         description="weights in host memory: the PLE table when kept there, and llama.cpp's input "
         "copy of the tied token embedding (the output copy is on the accelerator)",
     )
+    files_bytes: int = Field(ge=0, description="what the runtime reads from disk (GGUF: the files' exact size)")
     kv_cache_bytes: int = Field(ge=0)
     kv_cache: KvCacheBreakdown
     activations_bytes: int = Field(ge=0)
@@ -177,6 +194,7 @@ class MemoryProfile:
     weights: tuple[WeightComponent, ...]
     weights_bytes: int
     host_bytes: int
+    files_bytes: int
     kv_layout: KvLayout
     prepared: Any  # the engine's own static layout (vLLM pages and groups)
     activations: ActivationModel
@@ -220,8 +238,51 @@ def media_tokens(model: ModelSpec, images: int, image_tokens: int, audio_seconds
     return tokens
 
 
+@dataclass(frozen=True)
+class WeightFiles:
+    """What a runtime reads from disk for a format: bytes per component and the files' total."""
+
+    component_bytes: dict[str, int] | None  # None: parameters x the format's bits
+    files_bytes: int | None  # None: the weights themselves (safetensors headers are negligible)
+
+
+def weight_files(model: ModelSpec, weight_format: WeightFormat, text_only: bool) -> WeightFiles:
+    """GGUF formats of Gemma 4 are sized tensor by tensor from llama-quantize's rules (core.gguf):
+    llama.cpp reads the text file plus an F16 mmproj for the encoders (none with --no-mmproj);
+    Ollama's library blob holds both. Other formats and other families: bits per component."""
+    ftype = weight_format.gguf_ftype
+    if not ftype or model.config.text_config.model_type != GEMMA4_TEXT:
+        return WeightFiles(None, None)
+    # Imported here: only GGUF formats need the tensor tables.
+    from core.gguf import mmproj_file, ollama_blob, quantize
+
+    try:
+        if weight_format.gguf_writer == "ollama":
+            text_file = ollama_blob(model.config, ftype)
+            encoder_file = None
+        else:
+            text_file = quantize(model.config, ftype)
+            encoder_file = None if text_only else mmproj_file(model.config, "F16")
+    except ValueError:
+        # A Gemma 4 variant the converter's tensor table does not cover (an imported config
+        # with an untied head, say): sized by bits per component like any other family.
+        return WeightFiles(None, None)
+    component_bytes: dict[str, int] = {}
+    for gguf in (text_file, encoder_file):
+        if gguf is None:
+            continue
+        for component, size in gguf.bytes_by_component.items():
+            # The KV-shared layers' k/v tensors are in the file but never used (not loaded);
+            # rope frequencies and saved scalars count with the norms.
+            target = {"rope_freqs": "norms", "unused_shared_kv": None}.get(component, component)
+            if target:
+                component_bytes[target] = component_bytes.get(target, 0) + size
+    files = text_file.total_bytes + (encoder_file.total_bytes if encoder_file else 0)
+    return WeightFiles(component_bytes, files)
+
+
 def _weights(
-    params: ParameterCount, weight_format: WeightFormat, ple_on_host: bool
+    params: ParameterCount, weight_format: WeightFormat, ple_on_host: bool, files: WeightFiles | None = None
 ) -> tuple[WeightComponent, ...]:
     groups: dict[str, TensorGroup] = {
         "token_embedding": "token_embedding",
@@ -244,14 +305,19 @@ def _weights(
         if not count:
             continue
         bits = weight_format.bits_for(group)
+        size = math.ceil(count * bits / 8)
+        if files is not None and files.component_bytes is not None:
+            size = files.component_bytes.get(component, 0)
+            if not size:
+                continue  # not in the files (encoders with --no-mmproj)
         on_host = ple_on_host and component == "per_layer_embedding"  # llama.cpp: always (input_tables_on_host)
         components.append(
             WeightComponent(
                 component=component,
                 group=group,
                 params=count,
-                bits_per_weight=bits,
-                bytes=math.ceil(count * bits / 8),
+                bits_per_weight=round(size * 8 / count, 4),
+                bytes=size,
                 quantised=bits in (weight_format.linear_bits, weight_format.bits_for("experts")),
                 placement="host" if on_host else "accelerator",
             )
@@ -304,7 +370,7 @@ def _input_copy_bytes(policy: EnginePolicy, weights: tuple[WeightComponent, ...]
 
 @lru_cache(maxsize=1024)
 def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
-    model_name, format_name, kv_name, engine_name, gpus, ple_on_host, gpu, settings = key
+    model_name, format_name, kv_name, engine_name, gpus, ple_on_host, text_only, gpu, settings = key
     model = catalog.model(model_name)  # type: ignore[arg-type]
     weight_format = catalog.weight_format(format_name)  # type: ignore[arg-type]
     kv_cache_type = catalog.kv_cache_type(kv_name)  # type: ignore[arg-type]
@@ -317,7 +383,11 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
 
     text = model.config.text_config
     params = count_parameters(model.config)
-    weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host)
+    drop_encoders = bool(text_only) and policy.text_only_drops_encoders
+    files = weight_files(model, weight_format, text_only=drop_encoders)
+    weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
+    if drop_encoders:
+        weights = tuple(w for w in weights if w.group != "encoder")
     groups = kv_layer_groups(text)
     split = gpus if policy.splits_kv_heads else 1
     layout = KvLayout(
@@ -344,6 +414,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         weights=weights,
         weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
         host_bytes=sum(w.bytes for w in weights if w.placement == "host") + _input_copy_bytes(policy, weights),
+        files_bytes=files.files_bytes if files.files_bytes is not None else sum(w.bytes for w in weights),
         kv_layout=layout,
         prepared=prepared,
         activations=policy.activations(text, split, settings, allowance.unified_memory),
@@ -400,9 +471,100 @@ def sequence_tokens_for(request: MemoryRequest, model: ModelSpec) -> tuple[int, 
     return tokens, media
 
 
+REQUESTED = "the request"
+
+
+def runtime_request(request: MemoryRequest, catalog: Catalog) -> tuple[MemoryRequest, str]:
+    """The request as the runtime will run it: its own context when asked for (and where that
+    came from), and Ollama's automatic batch size. Everything else is as requested."""
+    # Imported here: the engines import this module's types.
+    from core.engines.ollama import auto_num_batch, predicted_vram_bytes
+
+    model = catalog.model(request.model)
+    policy = engine_policy(request.engine)
+    accelerator = catalog.accelerator(request.gpu) if request.gpu else None
+    tokens, source = request.context_tokens, REQUESTED
+    if request.runtime_context:
+        tokens, source = _runtime_context(request, catalog, model, policy.id, accelerator)
+    update: dict[str, Any] = {"context_tokens": tokens, "runtime_context": False}
+    if policy.id == "ollama":
+        profile = memory_profile(request.model_copy(update=update), catalog)
+        extra = media_tokens(model, request.images, request.image_tokens, request.audio_seconds) + request.thinking_tokens
+        context_total = min(tokens + extra, model.max_context_tokens) * request.concurrent_sequences
+        available = 0
+        if accelerator is not None:
+            available = request.gpus * (accelerator.memory_bytes - profile.allowance.driver_reserved_bytes)
+        predicted = predicted_vram_bytes(profile.files_bytes, model.config.text_config, context_total)
+        batch = auto_num_batch(context_total, predicted, available)
+        update["engine_settings"] = request.engine_settings.model_copy(update={"n_ubatch": batch})
+    return request.model_copy(update=update), source
+
+
+def _runtime_context(
+    request: MemoryRequest, catalog: Catalog, model: ModelSpec, engine: str, accelerator: Accelerator | None
+) -> tuple[int, str]:
+    trained = model.max_context_tokens
+    if engine == "ollama":
+        from core.engines.ollama import OLLAMA_VERSION, default_num_ctx
+
+        total_vram = request.gpus * accelerator.memory_bytes if accelerator else 0
+        tokens = default_num_ctx(total_vram, trained, model.config.vision_config is not None)
+        return tokens, (
+            f"Ollama {OLLAMA_VERSION}'s default for {total_vram / 2**30:,.1f} GiB of GPU memory "
+            f"(4,096 below 23 GiB, 32,768 below 47 GiB, else 262,144; at most the trained {trained:,})"
+        )
+    if engine == "llama.cpp":
+        return _llama_server_context(request, catalog, model, accelerator)
+    if engine == "vllm":
+        return trained, f"vLLM's max_model_len when none is given: the model's trained {trained:,}"
+    return request.context_tokens, (
+        f"{engine} allocates the cache as the conversation grows and has no context to pick: "
+        f"sized at the {request.context_tokens:,} tokens asked for"
+    )
+
+
+def _llama_server_context(
+    request: MemoryRequest, catalog: Catalog, model: ModelSpec, accelerator: Accelerator | None
+) -> tuple[int, str]:
+    """llama-server without -c takes the trained context; --fit then lowers it (linearly, to a
+    multiple of 256, not below --fit-ctx 4096) until the model fits with --fit-target free, and
+    only then moves layers (common/fit.cpp, docs/research/runtime-rules.md A1)."""
+    trained = model.max_context_tokens
+    if accelerator is None:
+        return trained, f"llama-server without -c: the trained context, {trained:,} (no device to fit)"
+    from core.fit import gpu_limit_bytes, usable_bytes
+
+    candidate = request.model_copy(update={"context_tokens": trained, "runtime_context": False})
+    profile = memory_profile(candidate, catalog)
+    limit = gpu_limit_bytes(profile, usable_bytes(profile))
+    extra = media_tokens(model, request.images, request.image_tokens, request.audio_seconds) + request.thinking_tokens
+    sequences = request.concurrent_sequences
+
+    def fits(tokens: int) -> bool:
+        return int(evaluate(profile, tokens + extra, sequences).total_bytes) <= limit
+
+    if fits(trained - extra):
+        return trained, f"llama-server without -c: the trained context, {trained:,} tokens (it fits)"
+    low, high = FIT_MIN_CONTEXT // FIT_CONTEXT_STEP, (trained - extra) // FIT_CONTEXT_STEP
+    if not fits(low * FIT_CONTEXT_STEP):
+        return FIT_MIN_CONTEXT, (
+            f"llama-server without -c: --fit lowered the trained {trained:,} to its floor of "
+            f"{FIT_MIN_CONTEXT:,} (--fit-ctx) and moves layers to the CPU"
+        )
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle * FIT_CONTEXT_STEP) else (low, middle - 1)
+    tokens = low * FIT_CONTEXT_STEP
+    return tokens, (
+        f"llama-server without -c: --fit lowered the trained {trained:,} to {tokens:,} tokens so "
+        f"that {profile.settings.fit_target_mib:,} MiB stay free per device"
+    )
+
+
 def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEstimate:
     """Memory one deployment needs, from the model's architecture and the engine's policy."""
     catalog = catalog or load_catalog()
+    request, context_source = runtime_request(request, catalog)
     profile = memory_profile(request, catalog)
     tokens, media = sequence_tokens_for(request, profile.model)
     sequences = request.concurrent_sequences
@@ -417,6 +579,7 @@ def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEs
         weight_format=profile.weight_format.id,
         kv_cache_dtype=profile.kv_cache_type.id,
         context_tokens=request.context_tokens,
+        context_source=context_source,
         concurrent_sequences=sequences,
         sequence_tokens=tokens,
         media_tokens=media,
@@ -425,6 +588,7 @@ def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEs
         weights=profile.weights,
         weights_bytes=profile.weights_bytes,
         host_bytes=profile.host_bytes,
+        files_bytes=profile.files_bytes,
         kv_cache_bytes=kv_bytes,
         kv_cache=KvCacheBreakdown(
             full_attention_bytes=int(figures.full_attention_bytes),

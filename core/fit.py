@@ -16,6 +16,7 @@ from core.estimate import (
     evaluate,
     media_tokens,
     memory_profile,
+    runtime_request,
     sequence_tokens_for,
 )
 from core.offload import Offload, host_usable_bytes, llama_fit, streamed
@@ -174,6 +175,7 @@ def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usabl
 def fit(request: MemoryRequest, catalog: Catalog | None = None) -> FitResult:
     """Fit a request on its GPU(s): verdict, headroom and both solvers."""
     catalog = catalog or load_catalog()
+    request, _ = runtime_request(request, catalog)
     profile = memory_profile(request, catalog)
     usable = usable_bytes(profile)  # refuses a request without a GPU
     tokens, _ = sequence_tokens_for(request, profile.model)

@@ -10,7 +10,15 @@ import pandas as pd
 
 from core.catalog import Catalog, load_catalog
 from core.engines.base import EngineSettings
-from core.estimate import MemoryRequest, PlanningError, evaluate, media_tokens, memory_profile
+from core.estimate import (
+    MemoryProfile,
+    MemoryRequest,
+    PlanningError,
+    evaluate,
+    media_tokens,
+    memory_profile,
+    runtime_request,
+)
 from core.fit import usable_bytes
 
 COLUMNS = (
@@ -96,50 +104,52 @@ def sweep(
                 keep = tokens <= profile.model.max_context_tokens
                 if not keep.any():
                     continue
-                tokens, batch, context = tokens[keep], grid_batch[keep], grid_context[keep]
-                figures = evaluate(profile, tokens, batch)
-                if gpu:
-                    profile_usable = usable_bytes(profile)
-                    # What an engine that sizes its KV cache at start-up (vLLM) lacks for one request.
-                    start_shortfall = profile.policy.start_shortfall_bytes(
-                        profile, tokens, profile.accelerator.memory_bytes  # type: ignore[union-attr]
+                kept_tokens, kept_batch, kept_context = tokens[keep], grid_batch[keep], grid_context[keep]
+                for profile, chosen in _runtime_groups(request, profile, kept_tokens, kept_batch, catalog):
+                    tokens, batch, context = kept_tokens[chosen], kept_batch[chosen], kept_context[chosen]
+                    figures = evaluate(profile, tokens, batch)
+                    if gpu:
+                        profile_usable = usable_bytes(profile)
+                        # What an engine that sizes its KV cache at start-up (vLLM) lacks for one request.
+                        start_shortfall = profile.policy.start_shortfall_bytes(
+                            profile, tokens, profile.accelerator.memory_bytes  # type: ignore[union-attr]
+                        )
+                    size = len(tokens)
+                    parts.append(
+                        {
+                            "model": np.full(size, profile.model.id, dtype=object),
+                            "weight_format": np.full(size, profile.weight_format.id, dtype=object),
+                            "kv_cache_dtype": np.full(size, profile.kv_cache_type.id, dtype=object),
+                            "engine": np.full(size, profile.policy.id, dtype=object),
+                            "context_tokens": context,
+                            "concurrent_sequences": batch,
+                            "sequence_tokens": tokens,
+                            "weights_bytes": np.full(size, profile.weights_bytes, dtype=np.int64),
+                            "host_bytes": np.full(size, profile.host_bytes, dtype=np.int64),
+                            # A model without sliding (or full) layers gets a scalar 0 for them.
+                            "kv_full_attention_bytes": np.broadcast_to(figures.full_attention_bytes, size),
+                            "kv_sliding_attention_bytes": np.broadcast_to(figures.sliding_attention_bytes, size),
+                            "kv_cache_bytes": np.broadcast_to(
+                                figures.full_attention_bytes + figures.sliding_attention_bytes, size
+                            ),
+                            "activations_bytes": np.broadcast_to(figures.activations_bytes, size),
+                            "overhead_bytes": np.full(size, profile.overhead_bytes, dtype=np.int64),
+                            "total_bytes": np.broadcast_to(figures.total_bytes, size),
+                            "naive_kv_cache_bytes": np.ceil(
+                                profile.naive_kv_bytes_per_token * tokens * batch
+                            ).astype(np.int64),
+                            **(
+                                {
+                                    "usable_bytes": np.full(size, profile_usable, dtype=np.int64),
+                                    "start_shortfall_bytes": np.broadcast_to(
+                                        np.asarray(start_shortfall, dtype=np.int64), size
+                                    ),
+                                }
+                                if gpu
+                                else {}
+                            ),
+                        }
                     )
-                size = len(tokens)
-                parts.append(
-                    {
-                        "model": np.full(size, profile.model.id, dtype=object),
-                        "weight_format": np.full(size, profile.weight_format.id, dtype=object),
-                        "kv_cache_dtype": np.full(size, profile.kv_cache_type.id, dtype=object),
-                        "engine": np.full(size, profile.policy.id, dtype=object),
-                        "context_tokens": context,
-                        "concurrent_sequences": batch,
-                        "sequence_tokens": tokens,
-                        "weights_bytes": np.full(size, profile.weights_bytes, dtype=np.int64),
-                        "host_bytes": np.full(size, profile.host_bytes, dtype=np.int64),
-                        # A model without sliding (or full) layers gets a scalar 0 for them.
-                        "kv_full_attention_bytes": np.broadcast_to(figures.full_attention_bytes, size),
-                        "kv_sliding_attention_bytes": np.broadcast_to(figures.sliding_attention_bytes, size),
-                        "kv_cache_bytes": np.broadcast_to(
-                            figures.full_attention_bytes + figures.sliding_attention_bytes, size
-                        ),
-                        "activations_bytes": np.broadcast_to(figures.activations_bytes, size),
-                        "overhead_bytes": np.full(size, profile.overhead_bytes, dtype=np.int64),
-                        "total_bytes": np.broadcast_to(figures.total_bytes, size),
-                        "naive_kv_cache_bytes": np.ceil(
-                            profile.naive_kv_bytes_per_token * tokens * batch
-                        ).astype(np.int64),
-                        **(
-                            {
-                                "usable_bytes": np.full(size, profile_usable, dtype=np.int64),
-                                "start_shortfall_bytes": np.broadcast_to(
-                                    np.asarray(start_shortfall, dtype=np.int64), size
-                                ),
-                            }
-                            if gpu
-                            else {}
-                        ),
-                    }
-                )
 
     columns = (*COLUMNS, "usable_bytes") if gpu else COLUMNS
     if parts:
@@ -157,6 +167,28 @@ def sweep(
         frame["shortfall_bytes"] = shortfall.astype(np.int64)
         frame["fits"] = frame["shortfall_bytes"] == 0
     return frame
+
+
+def _runtime_groups(
+    request: MemoryRequest,
+    profile: MemoryProfile,
+    tokens: np.ndarray,
+    batch: np.ndarray,
+    catalog: Catalog,
+) -> list[tuple[MemoryProfile, np.ndarray]]:
+    """Grid points by the profile they run with: one for most runtimes; Ollama picks its batch
+    size (and with it the sliding cache and compute buffer) from each point's context."""
+    if profile.policy.id != "ollama":
+        return [(profile, np.arange(len(tokens)))]
+    groups: dict[EngineSettings, list[int]] = {}
+    for index, (sequence_tokens, sequences) in enumerate(zip(tokens.tolist(), batch.tolist())):
+        point = request.model_copy(update={"context_tokens": sequence_tokens, "concurrent_sequences": sequences})
+        settings = runtime_request(point, catalog)[0].engine_settings
+        groups.setdefault(settings, []).append(index)
+    return [
+        (memory_profile(request.model_copy(update={"engine_settings": settings}), catalog), np.asarray(indices))
+        for settings, indices in groups.items()
+    ]
 
 
 def context_grid(max_tokens: int, points_per_doubling: int = 4, start: int = 256) -> list[int]:

@@ -173,6 +173,9 @@ class EnginePolicy(ABC):
     max_gpus: int | None = None
     # How the runtime runs a model larger than its GPUs (core.offload); None: it does not.
     offload_method: str | None = None
+    # A text-only deployment leaves the vision/audio encoders on disk (llama.cpp --no-mmproj,
+    # transformers' and mlx-lm's text model classes); vLLM and Ollama load them regardless.
+    text_only_drops_encoders: bool = True
     # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
     input_tables_on_host: bool = False
 

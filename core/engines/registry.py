@@ -6,11 +6,13 @@ from core.catalog import UnknownChoiceError
 from core.engines.base import EnginePolicy
 from core.engines.llama_cpp import LlamaCppPolicy
 from core.engines.mlx import MlxPolicy
+from core.engines.ollama import OllamaPolicy
 from core.engines.transformers import TransformersPolicy
 from core.engines.vllm import VllmPolicy
 
 ENGINES: dict[str, EnginePolicy] = {
-    policy.id: policy for policy in (TransformersPolicy(), LlamaCppPolicy(), VllmPolicy(), MlxPolicy())
+    policy.id: policy
+    for policy in (TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy())
 }
 
 

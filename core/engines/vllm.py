@@ -102,6 +102,7 @@ class VllmPolicy(EnginePolicy):
     display_name = "vLLM"
     aliases = ("v-llm",)
     offload_method = "vLLM --cpu-offload-gb"
+    text_only_drops_encoders = False
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         tp = layout.tensor_parallel
