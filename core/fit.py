@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,9 @@ from core.estimate import (
     runtime_request,
     sequence_tokens_for,
 )
+from core.engines.registry import engine_policy
 from core.offload import Offload, host_usable_bytes, llama_fit, streamed
+from core.runtimes import default_kv_cache, formats_for, runtimes_for
 from core.units import BYTES_PER_MIB
 
 # Below this share of usable memory left free, a fit is "tight": allocator fragmentation and
@@ -219,21 +221,40 @@ class FitRow(FitResult):
     weight_format: str
 
 
-def fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[FitRow]:
-    """Every variant x every weight format the request's engine loads, fitted on its GPU(s).
-    The request's own model and format are ignored; everything else is held fixed. Variants
-    that cannot take the request (audio on a model without an encoder, a context above the
-    model's maximum, a tensor-parallel degree that does not divide its heads) are left out."""
+def fit_matrix(
+    request: MemoryRequest, catalog: Catalog | None = None, engines: Sequence[str] | None = None
+) -> list[FitRow]:
+    """Every variant x every weight format each runtime in `engines` can use on the request's
+    GPU(s) (default: the request's engine alone), fitted there; each row names its runtime.
+    The request's own model and format are ignored; a KV cache type a runtime lacks becomes its
+    default. Variants that cannot take the request (audio on a model without an encoder, a
+    context above the model's maximum, a tensor-parallel degree that does not divide its heads)
+    are left out."""
     catalog = catalog or load_catalog()
+    accelerator = catalog.accelerator(request.gpu) if request.gpu else None
     rows = []
-    for model in catalog.models:
-        for weight_format in catalog.weight_formats:
-            if not weight_format.applies_to(model):
-                continue
-            cell = request.model_copy(update={"model": model.id, "weight_format": weight_format.id})
-            try:
-                result = fit(cell, catalog)
-            except PlanningError:
-                continue
-            rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
+    for engine in engines or [request.engine]:
+        engine_id = engine_policy(engine).id
+        kv = catalog.kv_cache_type(request.kv_cache_dtype)
+        kv_id = kv.id if engine_id in kv.engines else default_kv_cache(engine_id)
+        for model in catalog.models:
+            for weight_format in formats_for(catalog, engine_id, accelerator):
+                if not weight_format.applies_to(model):
+                    continue
+                cell = request.model_copy(
+                    update={"model": model.id, "weight_format": weight_format.id, "engine": engine_id, "kv_cache_dtype": kv_id}
+                )
+                try:
+                    result = fit(cell, catalog)
+                except PlanningError:
+                    continue
+                rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
     return rows
+
+
+def device_fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[FitRow]:
+    """The fit matrix for every runtime that runs on the request's device, most usual first."""
+    catalog = catalog or load_catalog()
+    if request.gpu is None:
+        raise PlanningError("a fit needs a device: set gpu (e.g. h100, rtx-4090, rpi5-8gb)")
+    return fit_matrix(request, catalog, runtimes_for(catalog, catalog.accelerator(request.gpu)))

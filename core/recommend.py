@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog
+from core.engines.registry import engine_policy
 from core.fit import FitRow, Verdict
 from core.quality import quality_score
 from core.units import gib
 
-# A clean fit beats a tight one whatever the quality: a tight fit can fail under load.
-VERDICT_PREFERENCE: tuple[Verdict, ...] = ("fits", "tight")
+# A clean fit beats a tight one whatever the quality: a tight fit can fail under load; running
+# partly from host memory (offload) comes last, being many times slower.
+VERDICT_PREFERENCE: tuple[Verdict, ...] = ("fits", "tight", "fits_with_offload")
 # given_up is rounded so that 85.2 - 82.6 reads 2.6, not 2.6000000000000085.
 GIVEN_UP_DECIMALS = 6
 # The headline benchmark unit for "points" in the text: percentage points read plainly.
@@ -26,6 +28,7 @@ class Option(BaseModel):
 
     model: str
     weight_format: str
+    engine: str
     verdict: Verdict
     total_bytes: int = Field(ge=0)
     headroom_bytes: int = Field(ge=0, description="usable minus needed when it fits; 0 when it does not")
@@ -63,6 +66,7 @@ def _option(row: FitRow, catalog: Catalog, versus_model_id: str) -> Option:
     return Option(
         model=row.model,
         weight_format=row.weight_format,
+        engine=row.engine,
         verdict=row.verdict,
         total_bytes=row.total_bytes,
         headroom_bytes=row.headroom_bytes,
@@ -74,8 +78,9 @@ def _option(row: FitRow, catalog: Catalog, versus_model_id: str) -> Option:
     )
 
 
-def _name(catalog: Catalog, model_id: str, format_id: str) -> str:
-    return f"{catalog.model(model_id).display_name} in {catalog.weight_format(format_id).display_name}"
+def _name(catalog: Catalog, model_id: str, format_id: str, engine: str | None = None) -> str:
+    name = f"{catalog.model(model_id).display_name} in {catalog.weight_format(format_id).display_name}"
+    return f"{name} with {engine_policy(engine).short_name}" if engine else name
 
 
 def _hardware(catalog: Catalog, row: FitRow) -> str:
@@ -101,6 +106,8 @@ def _points_phrase(catalog: Catalog, lost: dict[str, float]) -> str:
 
 
 def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
+    # Rows come runtime by runtime, the most usual on the device first: a tie goes to it.
+    runtime_order = {engine: -index for index, engine in enumerate(dict.fromkeys(row.engine for row in rows))}
     for wanted in VERDICT_PREFERENCE:
         candidates = [row for row in rows if row.verdict == wanted]
         if candidates:
@@ -111,6 +118,7 @@ def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
                     quality_score(catalog, row.model),
                     catalog.weight_format(row.weight_format).main_bits,
                     row.headroom_bytes,
+                    runtime_order[row.engine],
                 ),
             )
     return None
@@ -171,18 +179,28 @@ def recommend(rows: Sequence[FitRow], catalog: Catalog) -> Recommendation:
     best = _option(best_row, catalog, best_row.model)
     cheaper = [_option(row, catalog, best_row.model) for row in _cheaper_rows(rows, catalog, best_row)]
     spare = f"{gib(best.headroom_bytes):,.1f} GiB to spare"
-    fit_phrase = f"it fits with {spare}" if best.verdict == "fits" else f"it fits, but tightly, with only {spare}"
-    text = (
-        f"Run {_name(catalog, best.model, best.weight_format)} on {_hardware(catalog, best_row)}: "
-        f"{fit_phrase}; it could take up to {best.max_context_tokens:,} tokens of context, or "
-        f"{best.max_concurrent_sequences:,} sequences at once at the planned context."
-    )
+    if best.verdict == "fits_with_offload" and best_row.offload is not None:
+        offload = best_row.offload
+        text = (
+            f"Run {_name(catalog, best.model, best.weight_format, best.engine)} on "
+            f"{_hardware(catalog, best_row)} with part of it in host memory ({offload.flags}: "
+            f"{gib(offload.host_bytes):,.1f} GiB on the host, {offload.gpu_layers} of "
+            f"{offload.total_layers} layers on the GPU): it runs, but every generated token reads "
+            f"{gib(offload.host_read_bytes_per_token):,.2f} GiB from host memory, so it is slow."
+        )
+    else:
+        fit_phrase = f"it fits with {spare}" if best.verdict == "fits" else f"it fits, but tightly, with only {spare}"
+        text = (
+            f"Run {_name(catalog, best.model, best.weight_format, best.engine)} on {_hardware(catalog, best_row)}: "
+            f"{fit_phrase}; it could take up to {best.max_context_tokens:,} tokens of context, or "
+            f"{best.max_concurrent_sequences:,} sequences at once at the planned context."
+        )
     if cheaper:
         # The cheaper option that keeps the most quality is the one worth naming.
         closest = max(cheaper, key=lambda option: option.quality)
         saved = gib(best.total_bytes - closest.total_bytes)
         text += (
-            f" Cheaper: {_name(catalog, closest.model, closest.weight_format)} saves "
+            f" Cheaper: {_name(catalog, closest.model, closest.weight_format, closest.engine)} saves "
             f"{saved:,.1f} GiB and {_points_phrase(catalog, closest.given_up)}."
         )
     return Recommendation(best=best, cheaper=cheaper, text=text)

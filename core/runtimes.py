@@ -13,6 +13,9 @@ DEFAULT_FORMATS = {
     "ollama": "ollama-q4_k_m",
     "mlx": "mlx-4bit",
 }
+# llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16; the others
+# cache in the model's dtype (bf16).
+DEFAULT_KV_CACHE = {"llama.cpp": "fp16", "ollama": "fp16"}
 # The same weights in another runtime's file format: `bf16` on llama.cpp is the GGUF BF16 file.
 EQUIVALENT_FORMATS = {
     ("llama.cpp", "bf16"): "gguf-bf16",
@@ -27,6 +30,11 @@ EQUIVALENT_FORMATS = {
     ("vllm", "gguf-bf16"): "bf16",
     ("transformers", "gguf-bf16"): "bf16",
 }
+
+
+def default_kv_cache(engine: str) -> str:
+    """The KV cache type a runtime uses when none is named."""
+    return DEFAULT_KV_CACHE.get(engine, "bf16")
 
 
 def support_row(catalog: Catalog, engine: str, accelerator: Accelerator) -> RuntimeSupport | None:

@@ -166,6 +166,7 @@ class EnginePolicy(ABC):
 
     id: str
     display_name: str
+    short_name: str  # in sentences: "with vLLM"
     aliases: tuple[str, ...] = ()
     # Tensor parallelism splits kv heads across ranks (vLLM, transformers); llama.cpp splits by
     # layer instead, so its cache is not replicated.

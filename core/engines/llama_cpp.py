@@ -44,6 +44,7 @@ class LlamaCppPolicy(EnginePolicy):
 
     id = "llama.cpp"
     display_name = "llama.cpp (llama-server, LM Studio)"
+    short_name = "llama.cpp"
     aliases = ("llamacpp", "llama-cpp", "llama_cpp", "gguf", "llama-server")
     offload_method = "llama.cpp --fit"
     splits_kv_heads = False

@@ -35,6 +35,7 @@ class MlxPolicy(EnginePolicy):
 
     id = "mlx"
     display_name = "MLX (mlx-lm, Apple silicon)"
+    short_name = "MLX"
     aliases = ("mlx-lm", "mlx_lm", "apple")
     max_gpus = 1
 

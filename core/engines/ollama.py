@@ -72,6 +72,7 @@ class OllamaPolicy(LlamaCppPolicy):
 
     id = "ollama"
     display_name = f"Ollama {OLLAMA_VERSION} (llama-server inside)"
+    short_name = "Ollama"
     aliases = ("ollama-server", "ollama run")
     text_only_drops_encoders = False  # gemma4 blobs are passed as --mmproj whatever the request
 

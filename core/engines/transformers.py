@@ -30,6 +30,7 @@ class TransformersPolicy(EnginePolicy):
 
     id = "transformers"
     display_name = "Hugging Face transformers"
+    short_name = "transformers"
     aliases = ("hf", "huggingface", "hf-transformers")
     offload_method = "accelerate device_map"
 

@@ -100,6 +100,7 @@ class VllmPolicy(EnginePolicy):
 
     id = "vllm"
     display_name = "vLLM"
+    short_name = "vLLM"
     aliases = ("v-llm",)
     offload_method = "vLLM --cpu-offload-gb"
     text_only_drops_encoders = False

@@ -46,14 +46,14 @@ def test_h100_at_8192_tokens_recommends_31b(catalog):
     # Both 16-bit formats fit with equal headroom; bf16 comes first in the catalogue.
     assert result.best.weight_format == "bf16"
     check_properties(result, rows, catalog)
-    assert result.text.startswith("Run Gemma 4 31B in BF16 on 1 x NVIDIA H100 80GB SXM5: it fits with")
+    assert result.text.startswith("Run Gemma 4 31B in BF16 with transformers on 1 x NVIDIA H100 80GB SXM5: it fits with")
     # 26B-A4B versus 31B: MMLU Pro 85.2 - 82.6, OmniDocBench 0.149 - 0.131 (lower is better).
     a4b = next(option for option in result.cheaper if option.model == "gemma-4-26b-a4b")
     assert a4b.weight_format == "bf16"
     assert a4b.given_up["MMLU Pro"] == pytest.approx(2.6)
     assert a4b.given_up["OmniDocBench"] == pytest.approx(0.018)
     assert a4b.given_up["Codeforces Elo"] == pytest.approx(432)
-    assert "Cheaper: Gemma 4 26B-A4B in BF16 saves" in result.text
+    assert "Cheaper: Gemma 4 26B-A4B in BF16 with transformers saves" in result.text
     assert "gives up 2.6 points on MMLU Pro" in result.text
 
 
