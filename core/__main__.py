@@ -15,9 +15,13 @@ from pydantic import ValidationError
 from core.catalog import Catalog, CatalogError, UnknownChoiceError, clipped, load_catalog
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES
-from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError, estimate
+from core.estimate import IMAGE_TOKEN_BUDGETS, REQUESTED, MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.files import FileReadError
-from core.fit import FitResult, fit, fit_matrix
+from core.catalog import Accelerator
+from core.devices import TYPED_KINDS, TypedDevice, typed_accelerator
+from core.engines.registry import engine_policy
+from core.fit import FitResult, FitRow, fit, fit_matrix
+from core.runtimes import default_format, default_kv_cache, format_for, runtimes_for
 from core.params import count_parameters
 from core.units import format_bytes, format_params, gb, gib
 
@@ -124,10 +128,20 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         parser.add_argument("--weights", help="only these formats, comma-separated (default: all)")
     else:
         parser.add_argument("--model", help="e2b, e4b, 26b-a4b, 31b (or full ids); default: the --config model")
-        parser.add_argument("--weights", default="bf16", help="weight format, e.g. bf16, fp8, awq-int4, q4_k_m")
-    parser.add_argument("--kv-dtype", default="bf16", help="KV cache type: bf16, fp16, fp8, q8_0, q4_0")
-    parser.add_argument("--engine", default="transformers", help=f"serving engine: {', '.join(ENGINES)}")
-    parser.add_argument("--context", type=int, default=8192, help="context tokens per sequence")
+        parser.add_argument(
+            "--weights", help="weight format, e.g. bf16, fp8, awq-int4, q4_k_m (default: the file people "
+            "download for the runtime: bf16, GGUF Q4_K_M, Ollama's gemma4 tag, MLX 4-bit)",
+        )
+    parser.add_argument("--kv-dtype", help="KV cache type: bf16, fp16, fp8, q8_0, q4_0 (default: the runtime's)")
+    parser.add_argument(
+        "--engine", help=f"runtime: {', '.join(ENGINES)} (default: every runtime that runs on the device "
+        "for fit; the most usual one there for estimate; transformers without a device)",
+    )
+    parser.add_argument(
+        "--context", type=int, help="context tokens per sequence (default: what the runtime picks: Ollama's "
+        "VRAM tier, llama-server's trained context lowered by --fit, vLLM's max_model_len; 8,192 for "
+        "runtimes that grow the cache as they go)",
+    )
     parser.add_argument("--batch", type=int, default=1, help="concurrent sequences, each holding --context tokens")
     parser.add_argument("--images", type=int, default=0, help="images per request")
     parser.add_argument(
@@ -136,7 +150,14 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     parser.add_argument("--audio-seconds", type=float, default=0, help="audio per request (E models)")
     parser.add_argument("--thinking-tokens", type=int, default=0, help="reasoning tokens per request")
     parser.add_argument("--ple-on-host", action="store_true", help="keep the PLE table in host memory")
-    parser.add_argument("--gpu", help="accelerator id or alias, e.g. h100, rtx-4090, 'm4 max 128gb'")
+    parser.add_argument("--gpu", help="device id or alias, e.g. h100, rtx-4090, 'm4 max 128gb', rpi5-8gb")
+    device = parser.add_argument_group("a device of your own (instead of --gpu)")
+    device.add_argument("--device-memory", type=_size, help="its memory: GPU memory, or a Mac's / phone's / PC's RAM (16GiB)")
+    device.add_argument("--device-kind", choices=TYPED_KINDS, help="what it is (default: nvidia)")
+    device.add_argument("--bandwidth-gbs", type=float, help="its memory bandwidth, GB/s")
+    device.add_argument("--device-architecture", help="its GPU generation, e.g. ada, blackwell (decides NVFP4/FP8)")
+    parser.add_argument("--host-memory", type=_size, help="host RAM for offload (default: the device's or its kind's)")
+    parser.add_argument("--text-only", action="store_true", help="no vision/audio encoders (llama.cpp --no-mmproj)")
     parser.add_argument(
         "--gpus", "--tensor-parallel", dest="gpus", type=int, default=1, action=_NameTyped,
         help="GPU count (tensor parallel)",
@@ -144,7 +165,11 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output, sizes in bytes")
     llama = parser.add_argument_group("llama.cpp")
     llama.add_argument("--n-ubatch", type=int, default=512, help="physical batch size (-ub), default 512")
-    llama.add_argument("--parallel", type=int, help="sequences (-np); same as --batch")
+    llama.add_argument(
+        "--parallel", type=int, help="sequences (-np), each with its own cache; same as --batch "
+        "(default: llama-server's -np auto, 4 slots sharing one pool)",
+    )
+    llama.add_argument("--fit-target", type=int, default=1024, help="MiB --fit leaves free per device (-fitt)")
     llama.add_argument("--swa-full", action="store_true", help="full-size cache for sliding layers")
     llama.add_argument("--kv-unified", action="store_true", help="one cache shared by all sequences (-kvu)")
     vllm = parser.add_argument_group("vLLM")
@@ -217,15 +242,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _request(args: argparse.Namespace) -> MemoryRequest:
+def _device(catalog: Catalog, args: argparse.Namespace) -> tuple[Catalog, Accelerator | None]:
+    """The device the flags name (a catalogue one, or one typed in), in a catalogue that has it."""
+    typed = args.device_memory is not None
+    if not typed and (args.device_kind or args.bandwidth_gbs is not None or args.device_architecture):
+        raise UsageError("--device-kind, --bandwidth-gbs and --device-architecture describe --device-memory; give it")
+    if typed and args.gpu:
+        raise UsageError("--gpu and --device-memory both name a device: give one")
+    if typed:
+        try:
+            device = TypedDevice(
+                memory_bytes=args.device_memory,
+                kind=args.device_kind or "nvidia",
+                bandwidth_gbs=args.bandwidth_gbs,
+                host_memory_bytes=args.host_memory,
+                architecture=args.device_architecture.strip().lower() if args.device_architecture else None,
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = str(first["loc"][-1]) if first["loc"] else ""
+            flag = {"bandwidth_gbs": "--bandwidth-gbs", "architecture": "--device-architecture"}.get(field, "--device-memory")
+            raise UsageError(f"{flag}: {first['msg'].lower()}") from None
+        accelerator = typed_accelerator(device)
+        return catalog.with_accelerators((accelerator,)), accelerator
+    if not args.gpu:
+        if args.host_memory is not None:
+            raise UsageError("--host-memory belongs to a device: give --gpu or --device-memory")
+        return catalog, None
+    accelerator = catalog.accelerator(args.gpu)
+    if args.host_memory is not None:
+        accelerator = accelerator.model_copy(update={"host_memory_bytes": args.host_memory})
+        catalog = catalog.with_accelerators((accelerator,))
+    return catalog, accelerator
+
+
+def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerator | None) -> MemoryRequest:
     if args.parallel is not None:
         if args.batch not in (1, args.parallel):
             raise UsageError(f"--parallel {args.parallel} and --batch {args.batch} disagree: both set the sequences")
         args.batch = args.parallel
+    if args.engine:
+        engine = engine_policy(args.engine).id
+    elif accelerator is not None:
+        running = runtimes_for(catalog, accelerator)
+        if not running:
+            raise UsageError(f"no runtime this planner models runs on {accelerator.name}")
+        engine = running[0]
+    else:
+        engine = "transformers"
+    first_format = (args.weights or "").split(",")[0].strip()
+    weights = (
+        format_for(catalog, engine, first_format, accelerator) if first_format else default_format(catalog, engine, accelerator)
+    )
     try:
         settings = EngineSettings(
             n_ubatch=args.n_ubatch,
             kv_unified=args.kv_unified,
+            auto_slots=args.parallel is None,
+            fit_target_mib=args.fit_target,
             swa_full=args.swa_full,
             gpu_memory_utilization=args.gpu_memory_utilization,
             kv_cache_memory_bytes=args.kv_cache_memory_bytes,
@@ -238,17 +312,19 @@ def _request(args: argparse.Namespace) -> MemoryRequest:
         return MemoryRequest(
             # fit's matrix replaces model and format per cell; these only fill the request.
             model=args.model or "gemma-4-31b",
-            weight_format=(args.weights or "bf16").split(",")[0],
-            kv_cache_dtype=args.kv_dtype,
-            engine=args.engine,
-            context_tokens=args.context,
+            weight_format=weights,
+            kv_cache_dtype=args.kv_dtype or default_kv_cache(engine),
+            engine=engine,
+            context_tokens=8192 if args.context is None else args.context,
+            runtime_context=args.context is None,
+            text_only=args.text_only,
             concurrent_sequences=args.batch,
             images=args.images,
             image_tokens=args.image_tokens,
             audio_seconds=args.audio_seconds,
             thinking_tokens=args.thinking_tokens,
             ple_on_host=args.ple_on_host,
-            gpu=args.gpu,
+            gpu=accelerator.id if accelerator else None,
             gpus=args.gpus,
             engine_settings=settings,
         )
@@ -316,11 +392,13 @@ def _estimate_json(result: MemoryEstimate, fitted: FitResult | None) -> dict[str
         "weight_format": result.weight_format,
         "kv_cache_dtype": result.kv_cache_dtype,
         "context_tokens": result.context_tokens,
+        "context_source": result.context_source,
         "concurrent_sequences": result.concurrent_sequences,
         "sequence_tokens": result.sequence_tokens,
         "params": {"total": result.params.total, "active_per_token": result.params.active_per_token},
         "weights_bytes": result.weights_bytes,
         "host_bytes": result.host_bytes,
+        "files_bytes": result.files_bytes,
         "weights": [w.model_dump() for w in result.weights],
         "kv_cache_bytes": result.kv_cache_bytes,
         "kv_cache": result.kv_cache.model_dump(),
@@ -347,8 +425,11 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
     print(
         f"{result.concurrent_sequences:,} sequence(s) x {result.sequence_tokens:,} tokens "
         f"({result.context_tokens:,} context + {result.media_tokens:,} media + "
-        f"{result.sequence_tokens - result.context_tokens - result.media_tokens:,} thinking)\n"
+        f"{result.sequence_tokens - result.context_tokens - result.media_tokens:,} thinking)"
     )
+    if result.context_source != REQUESTED:
+        print(f"context: {result.context_source}")
+    print(f"files read from disk: {format_bytes(result.files_bytes)}\n")
     rows = [["component", "GiB", "GB"]]
     for w in result.weights:
         where = " [host]" if w.placement == "host" else ""
@@ -391,9 +472,18 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
         print(
             f"\nOn {fitted.gpus} x {fitted.gpu}: usable {format_bytes(fitted.usable_bytes)}, "
             f"{room} -> {fitted.verdict.replace('_', ' ')}\n"
-            f"Longest context that fits: {fitted.max_context_tokens:,} tokens; most concurrent "
-            f"sequences at this context: {fitted.max_concurrent_sequences:,}"
+            f"On the GPU(s) alone: longest context that fits {fitted.max_context_tokens:,} tokens; most "
+            f"concurrent sequences at this context {fitted.max_concurrent_sequences:,}"
         )
+        if fitted.offload is not None:
+            offload = fitted.offload
+            print(
+                f"Offload ({offload.method}, {offload.flags}): {offload.gpu_layers} of {offload.total_layers} layers "
+                f"on the GPU{f', experts of {offload.cpu_moe_layers} layers in host memory' if offload.cpu_moe_layers else ''}; "
+                f"GPU {format_bytes(offload.device_bytes)}, host {format_bytes(offload.host_bytes)} of "
+                f"{format_bytes(fitted.host_usable_bytes)} usable; each generated token reads "
+                f"{format_bytes(offload.host_read_bytes_per_token)} from host memory"
+            )
         if fitted.engine_error:
             print(f"{result.engine} would not start: {fitted.engine_error}")
 
@@ -402,9 +492,10 @@ def _print_fit(rows: list[Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
         return
-    table = [["model", "weights", "verdict", "total GiB", "headroom GiB", "short GiB", "max context", "max sequences"]]
+    table = [["runtime", "model", "weights", "verdict", "total GiB", "headroom GiB", "short GiB", "max context", "max sequences", "offload"]]
     for row in rows:
         table.append([
+            row.engine,
             row.model,
             row.weight_format,
             row.verdict.replace("_", " "),
@@ -413,8 +504,9 @@ def _print_fit(rows: list[Any], as_json: bool) -> None:
             f"{gib(row.shortfall_bytes):,.2f}",
             f"{row.max_context_tokens:,}",
             f"{row.max_concurrent_sequences:,}",
+            row.offload.flags if row.offload else "",
         ])
-    print(_table(table, right=(3, 4, 5, 6, 7)))
+    print(_table(table, right=(4, 5, 6, 7, 8)))
 
 
 def _print_calibration(rows: list[CalibrationRow], as_json: bool) -> None:
@@ -496,7 +588,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         ids = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
         _print_params(catalog, ids, args.json)
         return 0
-    request = _request(args)
+    catalog, accelerator = _device(catalog, args)
+    request = _request(args, catalog, accelerator)
     if args.command == "estimate":
         result = estimate(request, catalog)
         fitted = fit(request, catalog) if request.gpu else None
@@ -505,18 +598,21 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             _print_estimate(result, fitted)
         return 0
-    if not request.gpu:
-        raise UsageError("fit needs --gpu (e.g. --gpu h100)")
+    if accelerator is None:
+        raise UsageError("fit needs a device: --gpu (e.g. --gpu h100, --gpu rpi5-8gb) or --device-memory")
     models = [catalog.model(args.model).id] if args.model else [m.id for m in catalog.models]
-    formats = (
-        [catalog.weight_format(name).id for name in args.weights.split(",")]
-        if args.weights
-        else [f.id for f in catalog.weight_formats]
-    )
-    rows = [row for row in fit_matrix(request, catalog) if row.model in models and row.weight_format in formats]
+    engines = [request.engine] if args.engine else runtimes_for(catalog, accelerator)
+    names = [name.strip() for name in args.weights.split(",")] if args.weights else []
+    for name in names:
+        catalog.weight_format(name)  # an unknown name is an error, not an empty table
+
+    def wanted(row: FitRow) -> bool:
+        return not names or any(row.weight_format == format_for(catalog, row.engine, name, accelerator) for name in names)
+
+    rows = [row for row in fit_matrix(request, catalog, engines) if row.model in models and wanted(row)]
     if not rows:
         # Nothing could be fitted: say why for the first requested cell (this raises).
-        fit(request.model_copy(update={"model": models[0], "weight_format": formats[0]}), catalog)
+        fit(request.model_copy(update={"model": models[0]}), catalog)
         raise UsageError("no variant x weight format can run with these settings")
     _print_fit(rows, args.json)
     return 0

@@ -412,6 +412,8 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         allowance=allowance,
         params=params,
         weights=weights,
+        # Host-side tables are memory-mapped lookups (a row per token): on unified memory too
+        # they page in from the file as tokens are read, so they are not counted as resident.
         weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
         host_bytes=sum(w.bytes for w in weights if w.placement == "host") + _input_copy_bytes(policy, weights),
         files_bytes=files.files_bytes if files.files_bytes is not None else sum(w.bytes for w in weights),

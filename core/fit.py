@@ -67,8 +67,9 @@ def gpu_limit_bytes(profile: MemoryProfile, usable: int) -> int:
     """What the runtime fills before it offloads: llama-server's --fit keeps --fit-target MiB
     free on every device (1,024 by default; Ollama sets projector + 1 GiB, with the projector
     counted in our total, the same 1 GiB)."""
-    if profile.policy.offload_method == "llama.cpp --fit":
+    if profile.policy.offload_method == "llama.cpp --fit" and not profile.allowance.unified_memory:
         return max(0, usable - profile.settings.fit_target_mib * BYTES_PER_MIB * profile.gpus)
+    # Unified memory: whatever --fit moves to the CPU stays in the same memory.
     return usable
 
 

@@ -255,8 +255,20 @@ def test_kv_cache_scales_with_concurrent_sequences_and_weights_do_not(capsys):
 # --- fit ---------------------------------------------------------------------------------------
 
 
+def test_fit_without_engine_covers_every_runtime_that_runs_on_the_device(capsys):
+    # runtimes.md §0: an H100 runs vLLM, llama.cpp, Ollama and transformers, not MLX; a Pi runs
+    # llama.cpp, Ollama and transformers; a phone only llama.cpp (of the runtimes modelled).
+    for gpu, expected in (
+        ("h100", {"vllm", "llama.cpp", "ollama", "transformers"}),
+        ("rpi5-8gb", {"llama.cpp", "ollama", "transformers"}),
+        ("galaxy s25 ultra", {"llama.cpp"}),
+    ):
+        rows = cli_json(capsys, "fit", "--gpu", gpu, "--context", "4096")
+        assert {row["engine"] for row in rows} == expected, gpu
+
+
 def test_fit_json_lists_every_variant_and_every_format_transformers_loads(capsys):
-    rows = cli_json(capsys, "fit", "--gpu", "h100")
+    rows = cli_json(capsys, "fit", "--gpu", "h100", "--engine", "transformers", "--kv-dtype", "bf16", "--context", "8192")
     assert isinstance(rows, list)
     loaded = {fmt for fmt, engines in FORMAT_ENGINES.items() if "transformers" in engines}
     expected = {
@@ -276,14 +288,14 @@ def test_fit_json_lists_every_variant_and_every_format_transformers_loads(capsys
 
 
 def test_fit_rows_agree_with_estimate(capsys):
-    rows = cli_json(capsys, "fit", "--gpu", "h100", "--model", "31b", "--weights", "fp8")
+    rows = cli_json(capsys, "fit", "--gpu", "h100", "--engine", "transformers", "--model", "31b", "--weights", "fp8")
     assert [(r["model"], r["weight_format"]) for r in rows] == [("gemma-4-31b", "fp8")]
-    fitted = cli_json(capsys, "estimate", "--model", "31b", "--weights", "fp8", "--gpu", "h100")["fit"]
+    fitted = cli_json(capsys, "estimate", "--engine", "transformers", "--model", "31b", "--weights", "fp8", "--gpu", "h100")["fit"]
     assert {key: rows[0][key] for key in FIT_KEYS} == {key: fitted[key] for key in FIT_KEYS}
 
 
 def test_fit_filters_by_model_and_comma_separated_formats(capsys):
-    rows = cli_json(capsys, "fit", "--gpu", "rtx-4090", "--model", "E4B", "--weights", "BF16,awq")
+    rows = cli_json(capsys, "fit", "--gpu", "rtx-4090", "--engine", "transformers", "--model", "E4B", "--weights", "BF16,awq")
     assert sorted((r["model"], r["weight_format"]) for r in rows) == [
         ("gemma-4-e4b", "awq-int4"),
         ("gemma-4-e4b", "bf16"),
@@ -385,8 +397,8 @@ def test_bad_input_exits_2_with_one_line_that_names_the_problem(capsys, argv, wo
 @pytest.mark.parametrize(
     ("argv", "word"),
     [
-        (["fit", "--gpu", "h100", "--model", "31b", "--gpus", "3"], "32"),
-        (["fit", "--gpu", "h100", "--model", "31b", "--weights", "q4_k_m"], "q4_k_m"),
+        (["fit", "--gpu", "h100", "--engine", "transformers", "--model", "31b", "--gpus", "3"], "32"),
+        (["fit", "--gpu", "h100", "--engine", "transformers", "--model", "31b", "--weights", "q4_k_m"], "q4_k_m"),
         (["fit", "--gpu", "h100", "--model", "e2b", "--context", "200000"], "131,072"),
     ],
 )
@@ -418,7 +430,7 @@ def test_module_estimate_json_matches_in_process(capsys):
 
 
 def test_module_fit_json():
-    done = run_module("fit", "--gpu", "H100", "--json")
+    done = run_module("fit", "--gpu", "H100", "--engine", "transformers", "--json")
     assert (done.returncode, done.stderr) == (0, "")
     loaded = [fmt for fmt, engines in FORMAT_ENGINES.items() if "transformers" in engines]
     expected = sum(fmt not in EXPERT_ONLY_FORMATS or model in MOE_IDS for model in MODEL_IDS for fmt in loaded)
