@@ -1,9 +1,12 @@
-"""GPU fit: every variant x weight format on the chosen GPU(s), with quality and a recommendation."""
+"""Device fit: every variant x weight format under every runtime that runs on the chosen device."""
 
 import pandas as pd
 import streamlit as st
 
+from core.engines.registry import ENGINES
 from core.fit import fit_matrix
+from core.runtimes import device_refusal
+from ui import untrusted
 from core.quality import benchmark_frame, has_benchmarks, quality_score
 from core.recommend import recommend
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
@@ -15,33 +18,38 @@ from ui.widgets import page_header, download_table, scenario_params, scenario_si
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
-params = [p for p in scenario_params(gemma, many_models=False, gpu_mode="one") if p.name != "model"]
+params = [p for p in scenario_params(gemma, many_models=False, gpu_mode="one", all_runtimes=True) if p.name != "model"]
 state = PageState("fit", [*params, custom_param()])
 state.load()
 catalog, _, custom_ids = with_custom_models(state, gemma)
-scenario = scenario_sidebar(state, gemma, many_models=None, gpu_mode="one")
+scenario = scenario_sidebar(state, gemma, many_models=None, gpu_mode="one", show_format=False)
 custom_models_sidebar(state, catalog)
 state.sync()
+catalog = catalog.with_accelerators(scenario.devices)
 
 request = scenario.request
 accelerator = catalog.accelerator(scenario.gpus[0])
+runtime_names = ", ".join(ENGINES[e].short_name for e in scenario.engines) or "none"
 names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}
 
 page_header(
-    "GPU fit",
+    "Device fit",
     state,
-    f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB as the driver "
-    f"reports it) · {request.engine} · {request.kv_cache_dtype} KV cache · "
+    f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB usable by the GPU as "
+    f"reported) · runtimes: {runtime_names} · {request.kv_cache_dtype} KV cache (or the runtime's own) · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)",
 )
 
-rows = fit_matrix(request, catalog)
+if not scenario.engines:
+    untrusted.error(f"None of the runtimes this planner models runs on {accelerator.name}.")
+    st.stop()
+rows = fit_matrix(request, catalog, scenario.engines)
 if not rows:
-    st.error(
-        f"No Gemma 4 variant can run with these settings on {accelerator.name} with {request.engine} "
-        "(check the engine, the GPU count and the context).",
-        icon=":material/error:",
+    refused = [reason for e in scenario.engines if (reason := device_refusal(catalog, e, accelerator))]
+    untrusted.error(
+        f"No Gemma 4 variant can run with these settings on {accelerator.name} with {runtime_names}"
+        + (f": {refused[0]}" if refused else " (check the device count and the context).")
     )
     st.stop()
 
@@ -61,12 +69,15 @@ matrix = verdict_matrix(rows, names, format_names)
 st.dataframe(matrix, key="fit_matrix")
 download_table(matrix.rename_axis("model").reset_index(), f"gemma4-fit-matrix-{accelerator.id}", "fit_matrix_csv")
 st.caption(
-    "Each cell: fits / tight (under 5% free) / does not fit, GiB free, the longest context that "
-    "fits and the most sequences at the chosen context."
+    "Each cell: fits / tight (under 5% free) / runs with offload (part of the model in host RAM, "
+    "much slower) / does not fit, GiB free, the longest context that fits and the most sequences "
+    "at the chosen context. llama.cpp and Ollama keep 1 GiB free per GPU (--fit-target) and move "
+    "layers or experts to the CPU rather than fail."
 )
 
 detail = pd.DataFrame(
     {
+        "runtime": ENGINES[r.engine].short_name,
         "model": names[r.model],
         "weight format": format_names[r.weight_format],
         "verdict": r.verdict.replace("_", " "),
@@ -74,8 +85,11 @@ detail = pd.DataFrame(
         "usable (GiB)": round(r.usable_bytes / 2**30, 2),
         "headroom (GiB)": round(r.headroom_bytes / 2**30, 2),
         "shortfall (GiB)": round(r.shortfall_bytes / 2**30, 2),
-        "longest context (tokens)": r.max_context_tokens,
+        "longest context on the device alone (tokens)": r.max_context_tokens,
         "most sequences at this context": r.max_concurrent_sequences,
+        "offload": r.offload.flags if r.offload else "",
+        "host RAM for offload (GiB)": round(r.offload.host_bytes / 2**30, 2) if r.offload else 0.0,
+        "read from host per token (GiB)": round(r.offload.host_read_bytes_per_token / 2**30, 3) if r.offload else 0.0,
         "quality (1 = best)": round(quality_score(catalog, r.model), 3) if has_benchmarks(catalog, r.model) else None,
     }
     for r in rows

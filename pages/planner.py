@@ -24,6 +24,7 @@ catalog, custom, custom_ids = with_custom_models(state, gemma)
 scenario = scenario_sidebar(state, gemma, many_models=True, gpu_mode="many")
 custom_models_sidebar(state, catalog)
 state.sync()
+catalog = catalog.with_accelerators(scenario.devices)
 
 names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}

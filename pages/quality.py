@@ -25,6 +25,7 @@ state = PageState(
 state.load()
 scenario = scenario_sidebar(state, catalog, many_models=None, gpu_mode="one", show_format=False)
 state.sync()
+catalog = catalog.with_accelerators(scenario.devices)
 
 request = scenario.request
 names = {m.id: m.display_name for m in catalog.models}

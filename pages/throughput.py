@@ -27,6 +27,7 @@ state = PageState(
 )
 state.load()
 scenario = scenario_sidebar(state, catalog, many_models=False, gpu_mode="many")
+catalog = catalog.with_accelerators(scenario.devices)
 with st.sidebar.expander("Assumptions", expanded=True):
     st.slider("Share of peak bandwidth reached in decode", 0.05, 1.0, step=0.05, key=state.key("bw_eff"), help="Decode reads weights and KV cache every step; real kernels reach 60-90% of the datasheet bandwidth.")
     st.slider("Share of peak compute reached in prefill (MFU)", 0.05, 1.0, step=0.05, key=state.key("mfu"), help="Prefill is compute-bound; 30-50% of dense bf16 peak is typical.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.devices import TYPED_DEVICE_ID
 from core.estimate import MemoryRequest
 from core.sweep import context_grid, sweep
 from ui import charts
@@ -26,7 +27,9 @@ def _sweep_options(request: MemoryRequest, custom: tuple[str, ...]) -> dict:
         audio_seconds=request.audio_seconds,
         thinking_tokens=request.thinking_tokens,
         ple_on_host=request.ple_on_host,
-        gpu=request.gpu,
+        # A typed-in device is not in the cached catalogue (nor in this cache's key): the charts
+        # draw its memory as a line, and the sweep sizes for a generic GPU.
+        gpu=request.gpu if request.gpu != TYPED_DEVICE_ID else None,
         gpus=request.gpus,
         engine_settings=request.engine_settings,
         catalog=catalog(custom),

@@ -100,6 +100,8 @@ class PageState:
     page: str
     params: Sequence[Param]
     notices: list[str] = field(default_factory=list)
+    # True on the run that applied a new URL: only then is a value the link's, not the user's.
+    fresh: bool = False
 
     def key(self, name: str) -> str:
         return f"{self.page}_{name}"
@@ -118,7 +120,8 @@ class PageState:
         query = st.query_params
         given = {name: query.get_all(name) for name in query.keys()}
         applied = f"_{self.page}_applied"
-        if st.session_state.get(applied) != self._signature(given):
+        self.fresh = st.session_state.get(applied) != self._signature(given)
+        if self.fresh:
             self.notices = self._apply(given)
             st.session_state[f"_{self.page}_notices"] = self.notices
             st.session_state[applied] = self._signature(given)
@@ -189,11 +192,14 @@ class PageState:
         return values
 
     def reject(self, name: str, reason: str, fallback: Any) -> None:
-        """A page-level check (e.g. a format the chosen engine cannot load) falls back too."""
+        """A page-level check (e.g. a format the chosen runtime cannot load) falls back too. Only
+        a value that came from the link gets a notice: one the user's own change made stale (a
+        format after switching runtime) simply follows, and nothing piles up across reruns."""
         param = self._param(name)
-        self.notices.append(
-            f"'{name}={_clip(_describe(param, self.value(name)))}' {reason}; using {_describe(param, fallback)}."
-        )
+        if self.fresh:
+            self.notices.append(
+                f"'{name}={_clip(_describe(param, self.value(name)))}' {reason}; using {_describe(param, fallback)}."
+            )
         st.session_state[self.key(name)] = fallback
 
     def show_notices(self) -> None:

@@ -10,8 +10,15 @@ from core.architecture import decoder_layers
 from core.catalog import Catalog
 from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, memory_profile
 from core.fit import FitResult, FitRow, usable_bytes
+from core.engines.registry import ENGINES
 from core.units import BYTES_PER_GIB
 
+VERDICT_LABELS = {
+    "fits": "fits",
+    "tight": "tight (< 5% free)",
+    "fits_with_offload": "runs with offload",
+    "does_not_fit": "does not fit",
+}
 PARTS = (
     "Weights",
     "KV cache, full attention",
@@ -69,19 +76,19 @@ def gpu_lines(catalog: Catalog, request: MemoryRequest, gpus: Sequence[str]) -> 
 
 def fit_rows(results: Sequence[tuple[str, str, FitResult]], catalog: Catalog) -> pd.DataFrame:
     """(model label, gpu id, fit) triples as a display table."""
-    verdicts = {"fits": "fits", "tight": "tight (< 5% free)", "does_not_fit": "does not fit"}
     return pd.DataFrame(
         [
             {
                 "model": label,
                 "GPU": f"{r.gpus} x {catalog.accelerator(gpu).name}",
-                "verdict": verdicts[r.verdict],
+                "verdict": VERDICT_LABELS[r.verdict],
                 "needed (GiB)": round(r.total_bytes / BYTES_PER_GIB, 2),
                 "usable (GiB)": round(r.usable_bytes / BYTES_PER_GIB, 2),
                 "headroom (GiB)": round(r.headroom_bytes / BYTES_PER_GIB, 2),
                 "shortfall (GiB)": round(r.shortfall_bytes / BYTES_PER_GIB, 2),
                 "longest context (tokens)": r.max_context_tokens,
                 "most sequences at this context": r.max_concurrent_sequences,
+                "offload": r.offload.flags if r.offload else "",
             }
             for label, gpu, r in results
         ]
@@ -129,17 +136,21 @@ def why_we_differ(catalog: Catalog, model_id: str) -> list[str]:
 
 
 def verdict_matrix(rows: Sequence[FitRow], names: dict[str, str], format_names: dict[str, str]) -> pd.DataFrame:
-    """Variants as rows, weight formats as columns, each cell a short verdict line."""
-    marks = {"fits": "fits", "tight": "tight", "does_not_fit": "does not fit"}
+    """Variants as rows, weight formats as columns (named with their runtime when several
+    runtimes are shown), each cell a short verdict line."""
+    several = len({r.engine for r in rows}) > 1
     cells: dict[str, dict[str, str]] = {}
     for r in rows:
-        text = marks[r.verdict]
-        if r.fits:
+        text = VERDICT_LABELS[r.verdict]
+        if r.offload is not None and r.verdict == "fits_with_offload":
+            text += f" · {r.offload.host_bytes / BYTES_PER_GIB:,.1f} GiB on host · {r.offload.flags}"
+        elif r.fits:
             text += (
                 f" · {r.headroom_bytes / BYTES_PER_GIB:,.1f} GiB free · {r.max_context_tokens / 1024:,.0f}k ctx"
                 f" · {r.max_concurrent_sequences:,} seq"
             )
         else:
             text += f" · needs {r.shortfall_bytes / BYTES_PER_GIB:,.1f} GiB more"
-        cells.setdefault(format_names[r.weight_format], {})[names[r.model]] = text
+        column = f"{ENGINES[r.engine].short_name}: {format_names[r.weight_format]}" if several else format_names[r.weight_format]
+        cells.setdefault(column, {})[names[r.model]] = text
     return pd.DataFrame(cells).fillna("-")

@@ -9,15 +9,22 @@ from typing import Literal, get_args
 import pandas as pd
 import streamlit as st
 
-from core.catalog import AcceleratorKind, Catalog, WeightFormat
+from core.catalog import Accelerator, AcceleratorKind, Catalog, WeightFormat
+from core.devices import TYPED_DEVICE_ID, TYPED_KINDS, TypedDevice, typed_accelerator
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
+from core.runtimes import default_format, default_kv_cache, device_refusal, format_for, formats_for, runtimes_for
+from ui import untrusted
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
 
 GpuMode = Literal["many", "one", "none"]
 MAX_CONTEXT_TOKENS = 262_144
 DEFAULT_GPUS = ["nvidia-h100-sxm", "nvidia-rtx-4090"]
+
+
+ALL_RUNTIMES = "all"
+TYPED_DEVICE_LABEL = "Your own device (type its memory)"
 
 
 @dataclass(frozen=True)
@@ -28,15 +35,28 @@ class Scenario:
     request: MemoryRequest  # for models[0]; other models via with_model()
     gpus: list[str]
     gpu_count: int
+    # Runtimes to answer with: the chosen one, or every one that runs on the device.
+    engines: tuple[str, ...] = ()
+    # A device typed in by the user: add it to the page's catalogue (Catalog.with_accelerators).
+    devices: tuple[Accelerator, ...] = ()
 
     def with_model(self, model: str, **changes: object) -> MemoryRequest:
         return self.request.model_copy(update={"model": model, **changes})
 
 
-def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -> list[Param]:
+def scenario_params(
+    catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode, all_runtimes: bool = False
+) -> list[Param]:
+    """The scenario's link parameters; `all_runtimes` adds "every runtime that runs on the
+    device" to the runtime choice, as its default."""
     model_ids = [m.id for m in catalog.models]
-    gpu_ids = [a.id for a in catalog.accelerators]
+    gpu_ids = [a.id for a in catalog.accelerators] + [TYPED_DEVICE_ID]
     settings = EngineSettings()
+    engines = [ALL_RUNTIMES, *ENGINES] if all_runtimes else list(ENGINES)
+
+    def engine_id(value: str) -> str:
+        return ALL_RUNTIMES if value.strip().lower() == ALL_RUNTIMES else engine_policy(value).id
+
     params = [
         Param(
             "models" if many_models else "model",
@@ -44,7 +64,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
             choice(model_ids, lambda v: catalog.model(v).id),
             many=many_models,
         ),
-        Param("engine", "vllm", choice(list(ENGINES), lambda v: engine_policy(v).id)),
+        Param("engine", ALL_RUNTIMES if all_runtimes else "vllm", choice(engines, engine_id)),
         Param("weights", "bf16", choice([f.id for f in catalog.weight_formats], lambda v: catalog.weight_format(v).id)),
         Param("kv", "bf16", choice([k.id for k in catalog.kv_cache_types], lambda v: catalog.kv_cache_type(v).id)),
         Param("ctx", 32_768, integer(1, MAX_CONTEXT_TOKENS)),
@@ -54,6 +74,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("audio", 0.0, number(0, 3600), dump=lambda v: f"{v:g}"),
         Param("thinking", 0, integer(0, 32_768)),
         Param("ple_host", False, boolean, dump=dump_boolean),
+        Param("text_only", False, boolean, dump=dump_boolean),
         Param("ubatch", settings.n_ubatch, integer(1, 65_536)),
         Param("swa_full", False, boolean, dump=dump_boolean),
         Param("kv_unified", False, boolean, dump=dump_boolean),
@@ -69,20 +90,29 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         params.append(Param("gpu", "nvidia-h100-sxm", choice(gpu_ids, lambda v: catalog.accelerator(v).id)))
     if gpu_mode != "none":
         params.append(Param("count", 1, integer(1, 64)))
+        params += [
+            Param("dev_mem", 16.0, number(0.25, 4096), dump=lambda v: f"{v:g}"),
+            Param("dev_kind", "nvidia", choice(list(TYPED_KINDS))),
+            Param("dev_bw", 0.0, number(0, 100_000), dump=lambda v: f"{v:g}"),
+            Param("host_gib", 0.0, number(0, 65_536), dump=lambda v: f"{v:g}"),
+        ]
     return params
 
 
 def gpu_label(catalog: Catalog) -> Callable[[str], str | None]:
     """Option labels; a dict's bound get() keeps session state picklable (no lambdas)."""
     names = {a.id: f"{a.name} · {a.kind} · {a.memory_bytes / 2**30:,.1f} GiB" for a in catalog.accelerators}
+    names[TYPED_DEVICE_ID] = TYPED_DEVICE_LABEL
     return names.get
 
 
 def gpu_options(catalog: Catalog) -> list[str]:
     """Grouped by kind (datacenter first), then by memory, largest first."""
     order = list(get_args(AcceleratorKind))
-    ranked = sorted(catalog.accelerators, key=lambda a: (order.index(a.kind), -a.memory_bytes))
-    return [a.id for a in ranked]
+    ranked = sorted(
+        (a for a in catalog.accelerators if a.id != TYPED_DEVICE_ID), key=lambda a: (order.index(a.kind), -a.memory_bytes)
+    )
+    return [TYPED_DEVICE_ID, *(a.id for a in ranked)]
 
 
 def scenario_sidebar(
@@ -104,27 +134,72 @@ def scenario_sidebar(
         )
     else:
         bar.selectbox("Model", list(names), format_func=names.get, key=key("model"), help="The Gemma 4 variant to plan for.")
+
+    # The device first: it decides which runtimes and formats exist.
+    gpus: list[str] = []
+    gpu_count = 1
+    devices: tuple[Accelerator, ...] = ()
+    if gpu_mode != "none":
+        options = gpu_options(catalog)
+        if gpu_mode == "many":
+            bar.multiselect("Devices", options, format_func=gpu_label(catalog), key=key("gpus"), help="GPUs, Macs, boards or phones drawn as memory lines on the charts (type to search).")
+            gpus = list(state.value("gpus"))
+        else:
+            bar.selectbox("Device", options, format_func=gpu_label(catalog), key=key("gpu"), help="Type to search: GPUs, Macs, laptops, the Raspberry Pi, phones; or pick 'Your own device' and type its memory.")
+            gpus = [state.value("gpu")]
+        if TYPED_DEVICE_ID in gpus:
+            devices = (_typed_device_inputs(state),)
+        bar.number_input("Device count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
+        gpu_count = int(state.value("count"))
+    device_catalog = catalog.with_accelerators(devices)
+    accelerator = device_catalog.accelerator(gpus[0]) if gpus else None
+
+    engine_options = list(ENGINES)
+    all_runtimes = state._param("engine").default == ALL_RUNTIMES
+    if all_runtimes:
+        engine_options = [ALL_RUNTIMES, *engine_options]
+    labels = {e: p.display_name for e, p in ENGINES.items()}
+    labels[ALL_RUNTIMES] = "Every runtime that runs on this device"
     bar.selectbox(
-        "Serving engine", list(ENGINES), format_func={e: p.display_name for e, p in ENGINES.items()}.get, key=key("engine"),
-        help="How the KV cache is kept differs per engine, mostly for the sliding-window layers.",
+        "Runtime", engine_options, format_func=labels.get, key=key("engine"),
+        help="The software that runs the model: vLLM, llama.cpp (llama-server), Ollama, MLX or transformers. "
+        "How each keeps the KV cache, what it loads by default and whether it offloads differ.",
     )
-    engine = state.value("engine")
-    formats = [f for f in catalog.weight_formats if engine in f.engines]
-    if state.value("weights") not in [f.id for f in formats]:
-        state.reject("weights", f"is not a format {engine} loads", formats[0].id)
+    choice_ = state.value("engine")
+    running = runtimes_for(device_catalog, accelerator) if accelerator else list(ENGINES)
+    if choice_ == ALL_RUNTIMES:
+        engines = tuple(running)
+        engine = running[0] if running else "transformers"
+    else:
+        engines = (choice_,)
+        engine = choice_
+        if accelerator is not None:
+            refusal = device_refusal(device_catalog, engine, accelerator)
+            if refusal:
+                bar.caption(untrusted.markdown_literal(refusal))
+
+    formats = formats_for(device_catalog, engine, accelerator) or formats_for(device_catalog, engine, None)
+    format_ids = [f.id for f in formats]
+    if state.value("weights") not in format_ids:
+        mapped = format_for(device_catalog, engine, state.value("weights"), accelerator)
+        fallback = mapped if mapped in format_ids else default_format(device_catalog, engine, None)
+        fallback = fallback if fallback in format_ids else format_ids[0]
+        state.reject("weights", f"is not a format {engine} takes here", fallback)
     kv_types = [k for k in catalog.kv_cache_types if engine in k.engines]
     if state.value("kv") not in [k.id for k in kv_types]:
-        state.reject("kv", f"is not a KV cache type {engine} offers", kv_types[0].id)
+        default_kv = default_kv_cache(engine)
+        state.reject("kv", f"is not a KV cache type {engine} offers", default_kv if default_kv in [k.id for k in kv_types] else kv_types[0].id)
     labels = {f.id: f"{f.display_name} ({_bits_label(f)})" for f in formats}
-    if show_format:
+    if show_format and choice_ != ALL_RUNTIMES:
         bar.selectbox(
             "Weight format", list(labels), format_func=labels.get, key=key("weights"),
-            help="Bits per weight include quantisation scales; embeddings, norms and encoders may stay in higher precision.",
+            help="The file the runtime loads. GGUF sizes are computed tensor by tensor from llama-quantize's rules; "
+            "bits per weight include quantisation scales.",
         )
     kv_labels = {k.id: f"{k.display_name} ({k.bits_per_value:g} bits)" for k in kv_types}
     bar.selectbox(
         "KV cache type", list(kv_labels), format_func=kv_labels.get, key=key("kv"),
-        help="How each cached key and value is stored.",
+        help="How each cached key and value is stored. With every runtime, one that lacks this type uses its own default.",
     )
     bar.number_input(
         "Context tokens per sequence", min_value=1, max_value=MAX_CONTEXT_TOKENS, step=1024, key=key("ctx"),
@@ -140,32 +215,21 @@ def scenario_sidebar(
         st.selectbox("Image token budget", [str(b) for b in IMAGE_TOKEN_BUDGETS], key=key("image_tokens"), help="Soft tokens per image (Gemma 4 default 280).")
         st.number_input("Audio seconds per request", min_value=0.0, max_value=3600.0, step=5.0, key=key("audio"), help="E2B and E4B only: 25 tokens per second, clips of up to 30 s.")
         st.number_input("Thinking tokens", min_value=0, max_value=32_768, step=500, key=key("thinking"), help="Reasoning tokens before the answer occupy the context too (up to about 4,000).")
-        st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory.")
-    with bar.expander("Engine settings"):
-        if engine == "llama.cpp":
-            st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help="Physical batch: sizes the sliding-window cache and the compute buffer.")
+        st.checkbox("Text only (no image or audio encoders)", key=key("text_only"), help="llama.cpp --no-mmproj; transformers' and MLX's text-only models. vLLM and Ollama load the encoders anyway.")
+        st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory (llama.cpp always does).")
+    with bar.expander("Runtime settings"):
+        if engine in ("llama.cpp", "ollama") or choice_ == ALL_RUNTIMES:
+            st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help="llama-server's physical batch: sizes the sliding-window cache and the compute buffer (Ollama picks its own).")
             st.checkbox("--swa-full", key=key("swa_full"), help="Give sliding layers a full-length cache (off in llama-server).")
-            st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences instead of one per sequence.")
-        elif engine == "vllm":
+            st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences (llama-server's default -np auto already shares one pool across 4 slots).")
+        if engine == "vllm" or choice_ == ALL_RUNTIMES:
             st.slider("gpu_memory_utilization", 0.05, 1.0, step=0.01, key=key("gpu_util"), help="Share of GPU memory vLLM claims at start-up, whatever the workload.")
             st.number_input("kv_cache_memory_bytes (GiB, 0 = from utilisation)", min_value=0.0, max_value=4096.0, step=0.25, key=key("kv_pool_gib"), help="Set the KV pool per GPU directly instead of deriving it from utilisation.")
             st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
             st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
             st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
-        else:
+        if engine in ("transformers", "mlx") and choice_ != ALL_RUNTIMES:
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
-    gpus: list[str] = []
-    gpu_count = 1
-    if gpu_mode != "none":
-        options = gpu_options(catalog)
-        if gpu_mode == "many":
-            bar.multiselect("GPUs", options, format_func=gpu_label(catalog), key=key("gpus"), help="Accelerators drawn as memory lines on the charts (type to search).")
-            gpus = list(state.value("gpus"))
-        else:
-            bar.selectbox("GPU", options, format_func=gpu_label(catalog), key=key("gpu"), help="Type to search; grouped by kind, largest memory first.")
-            gpus = [state.value("gpu")]
-        bar.number_input("GPU count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
-        gpu_count = int(state.value("count"))
 
     # A link may carry a pool smaller than one byte (1e-300 GiB): that is no pool, so utilisation decides.
     pool_bytes = round(float(state.value("kv_pool_gib")) * 2**30)
@@ -185,6 +249,7 @@ def scenario_sidebar(
         audio_seconds=float(state.value("audio")),
         thinking_tokens=int(state.value("thinking")),
         ple_on_host=bool(state.value("ple_host")),
+        text_only=bool(state.value("text_only")),
         gpu=gpus[0] if gpus else None,
         gpus=gpu_count,
         engine_settings=EngineSettings(
@@ -198,7 +263,27 @@ def scenario_sidebar(
             async_scheduling=bool(state.value("async")),
         ),
     )
-    return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count)
+    return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count, engines=engines, devices=devices)
+
+
+def _typed_device_inputs(state: PageState) -> Accelerator:
+    """Memory, kind, bandwidth and host RAM of a device the user types in (all in the link)."""
+    key = state.key
+    with st.sidebar.container(border=True):
+        st.number_input("Memory (GiB)", min_value=0.25, max_value=4096.0, step=1.0, key=key("dev_mem"), help="GPU memory; for a Mac, a phone or a PC without a GPU, its RAM.")
+        st.selectbox("Kind", list(TYPED_KINDS), key=key("dev_kind"), help="Decides which runtimes run there and how much memory the system keeps (a Mac's GPU may use 2/3 to 3/4 of its RAM).")
+        st.number_input("Memory bandwidth (GB/s, 0 = unknown)", min_value=0.0, max_value=100_000.0, step=10.0, key=key("dev_bw"), help="For the speed estimate only.")
+        st.number_input("Host RAM for offload (GiB, 0 = assume)", min_value=0.0, max_value=65_536.0, step=8.0, key=key("host_gib"), help="System memory a runtime may spill weights into when the GPU is full (assumed 32 GiB for a desktop).")
+    bandwidth = float(state.value("dev_bw"))
+    host = float(state.value("host_gib"))
+    return typed_accelerator(
+        TypedDevice(
+            memory_bytes=max(1, round(float(state.value("dev_mem")) * 2**30)),
+            kind=state.value("dev_kind"),
+            bandwidth_gbs=bandwidth if bandwidth > 0 else None,
+            host_memory_bytes=round(host * 2**30) if host > 0 else None,
+        )
+    )
 
 
 def _bits_label(weight_format: WeightFormat) -> str:

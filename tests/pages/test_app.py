@@ -80,7 +80,7 @@ GPU_PAGES = ["pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/thro
 
 @pytest.mark.parametrize("page", GPU_PAGES)
 def test_a_malformed_gpu_list_stops_the_pages_that_need_it_with_file_row_and_field(page, tmp_path, monkeypatch):
-    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 4, "lots")
+    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 6, "lots")  # memory_bytes, the 7th column
     app = open_page(page)
     assert not app.exception
     message = app.error[0].value
@@ -88,7 +88,7 @@ def test_a_malformed_gpu_list_stops_the_pages_that_need_it_with_file_row_and_fie
 
 
 def test_a_malformed_gpu_list_leaves_the_models_page_working(tmp_path, monkeypatch):
-    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 4, "lots")
+    corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 6, "lots")  # memory_bytes, the 7th column
     app = open_page("pages/models.py")
     assert not app.exception and not app.error
     assert "gpus.csv" in app.warning[0].value and "GPU fit" in app.warning[0].value
