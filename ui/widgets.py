@@ -54,6 +54,9 @@ def scenario_params(
     settings = EngineSettings()
     engines = [ALL_RUNTIMES, *ENGINES] if all_runtimes else list(ENGINES)
 
+    def device_id(value: str) -> str:
+        return TYPED_DEVICE_ID if value.strip().lower() == TYPED_DEVICE_ID else catalog.accelerator(value).id
+
     def engine_id(value: str) -> str:
         return ALL_RUNTIMES if value.strip().lower() == ALL_RUNTIMES else engine_policy(value).id
 
@@ -85,9 +88,9 @@ def scenario_params(
         Param("async", True, boolean, dump=dump_boolean),
     ]
     if gpu_mode == "many":
-        params.append(Param("gpus", DEFAULT_GPUS, choice(gpu_ids, lambda v: catalog.accelerator(v).id), many=True))
+        params.append(Param("gpus", DEFAULT_GPUS, choice(gpu_ids, device_id), many=True))
     if gpu_mode == "one":
-        params.append(Param("gpu", "nvidia-h100-sxm", choice(gpu_ids, lambda v: catalog.accelerator(v).id)))
+        params.append(Param("gpu", "nvidia-h100-sxm", choice(gpu_ids, device_id)))
     if gpu_mode != "none":
         params.append(Param("count", 1, integer(1, 64)))
         params += [
