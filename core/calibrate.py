@@ -60,6 +60,7 @@ def request_for(observation: Observation) -> MemoryRequest:
         engine=observation.engine,
         context_tokens=observation.context_tokens,
         concurrent_sequences=observation.concurrent_sequences,
+        text_only=observation.text_only,
         gpu=observation.gpu,
         engine_settings=settings,
     )

@@ -229,6 +229,7 @@ class Observation(_Entry):
     swa_full: bool
     kv_unified: bool
     auto_slots: bool = Field(default=False, description="llama-server -np auto (4 slots, unified); false: -np set")
+    text_only: bool = Field(default=False, description="no mmproj: files_bytes is then the text GGUF alone")
     kv_cache_memory_bytes: int | None = Field(default=None, gt=0)
     max_num_batched_tokens: int | None = Field(default=None, gt=0)
     async_scheduling: bool | None = None
