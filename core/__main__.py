@@ -170,6 +170,7 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         "(default: llama-server's -np auto, 4 slots sharing one pool)",
     )
     llama.add_argument("--fit-target", type=int, default=1024, help="MiB --fit leaves free per device (-fitt)")
+    llama.add_argument("--no-flash-attention", action="store_true", help="-fa off: every V cache padded to the widest layer's")
     llama.add_argument("--swa-full", action="store_true", help="full-size cache for sliding layers")
     llama.add_argument("--kv-unified", action="store_true", help="one cache shared by all sequences (-kvu)")
     vllm = parser.add_argument_group("vLLM")
@@ -300,6 +301,7 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             kv_unified=args.kv_unified,
             auto_slots=args.parallel is None,
             fit_target_mib=args.fit_target,
+            flash_attention=not args.no_flash_attention,
             swa_full=args.swa_full,
             gpu_memory_utilization=args.gpu_memory_utilization,
             kv_cache_memory_bytes=args.kv_cache_memory_bytes,
@@ -459,6 +461,12 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
         print(f"\nWhat {result.engine} should print at start-up:")
         for line in report["log_lines"]:
             print(f"  {line}")
+    if "host_prompt_cache_max_mib" in report:
+        print(
+            f"\nHost RAM llama-server may add as it runs: prompt cache up to {report['host_prompt_cache_max_mib']:,} MiB "
+            f"(--cache-ram) and context checkpoints up to {report['context_checkpoints_max_mib']:,.0f} MiB "
+            "(--ctx-checkpoints; 0 turns them off)"
+        )
     if report.get("raise_wired_limit"):
         print(f"\nGPU wired limit: {format_bytes(report['wired_limit_bytes'])}; to raise it: {report['raise_wired_limit']}")
     if report.get("reserved_bytes"):

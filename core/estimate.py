@@ -22,7 +22,7 @@ from core.catalog import (
 from core.engines.registry import engine_policy
 from core.engines.vllm import PagingError
 from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, Tokens
-from core.kv_cache import kv_layer_groups, naive_values_per_token
+from core.kv_cache import KvLayerGroup, kv_layer_groups, naive_values_per_token
 from core.params import ParameterCount, TensorGroup, count_parameters
 from core.runtimes import refusal
 
@@ -359,6 +359,30 @@ def _check_gpus(policy: EnginePolicy, model: ModelSpec, gpus: int) -> None:
         _check_tensor_parallel(model, gpus)
 
 
+def _kv_bytes_per_token(
+    policy: EnginePolicy,
+    settings: EngineSettings,
+    groups: tuple[KvLayerGroup, ...],
+    kv_cache_type: KvCacheType,
+    split: int,
+) -> tuple[float, ...]:
+    """Bytes per token of each cache group. llama.cpp without flash attention stores V
+    transposed and, when V widths differ across layers (Gemma 4: 256- and 512-wide heads), pads
+    every layer's V to the widest ("padding V cache to n_embd_v_gqa_max", llama-kv-cache.cpp);
+    a quantised V cache then cannot be built at all."""
+    if not policy.input_tables_on_host or settings.flash_attention:
+        return tuple(g.bytes_per_token(kv_cache_type.bits_per_value, split) for g in groups)
+    if kv_cache_type.bits_per_value < 16:
+        raise PlanningError(
+            f"{policy.id} without flash attention cannot use a {kv_cache_type.id} KV cache: "
+            "\"quantized V cache was requested, but this requires Flash Attention\" (llama.cpp)"
+        )
+    widest = max(g.kv_heads * g.head_dim for g in groups)
+    return tuple(
+        g.layer_count * (g.kv_heads * g.head_dim + widest) * kv_cache_type.bits_per_value / 8 for g in groups
+    )
+
+
 def _input_copy_bytes(policy: EnginePolicy, weights: tuple[WeightComponent, ...]) -> int:
     """llama.cpp loads a tied token embedding twice: the input copy stays in host memory (an
     input-layer tensor), the output copy goes with the output layer (docs/research/
@@ -392,7 +416,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     split = gpus if policy.splits_kv_heads else 1
     layout = KvLayout(
         groups=groups,
-        bytes_per_token=tuple(g.bytes_per_token(kv_cache_type.bits_per_value, split) for g in groups),
+        bytes_per_token=_kv_bytes_per_token(policy, settings, groups, kv_cache_type, split),
         kv_cache_id=kv_cache_type.id,
         bits_per_value=kv_cache_type.bits_per_value,
         tensor_parallel=split,

@@ -72,6 +72,11 @@ class EngineSettings(BaseModel):
         description="llama-server's default -np auto: 4 slots sharing one unified KV pool of -c cells "
         "(up to 4 sequences); false: -np = the sequences, each with its own cache",
     )
+    flash_attention: bool = Field(
+        default=True,
+        description="llama.cpp -fa: its default 'auto' resolves on for Gemma 4 on CUDA, Metal, ROCm and "
+        "Vulkan (docs/research/runtime-rules.md A3); off pads every V cache to the widest layer's",
+    )
     fit_target_mib: int = Field(
         default=1024, ge=0, le=2**20, description="llama-server --fit-target: MiB left free on each device"
     )

@@ -31,6 +31,12 @@ CELL_PADDING = 256
 # tools/server: -np -1 (auto) starts 4 slots over one unified KV pool (llama.cpp PR #16736;
 # runtimes.md §3.1-3.2).
 AUTO_SLOTS = 4
+# Host RAM llama-server may fill as it runs (docs/research/runtime-rules.md A5): the prompt cache
+# (--cache-ram, MiB) and per-slot context checkpoints of the sliding-window state (-ctxcp, one
+# at most every -cms tokens). Ollama passes neither flag, so the same defaults apply there.
+PROMPT_CACHE_MIB = 8192
+CHECKPOINTS_PER_SLOT = 32
+CHECKPOINT_MIN_SPACING_TOKENS = 8192
 # ggml computes intermediate tensors in f32.
 COMPUTE_BYTES = 4
 # KV type names as llama.cpp prints them.
@@ -137,7 +143,15 @@ class LlamaCppPolicy(EnginePolicy):
         encoders = ("vision", "audio")
         model_device = sum(w.bytes for w in profile.weights if w.placement == "accelerator" and w.component not in encoders)
         kv_bytes = figures.full_attention_bytes + figures.sliding_attention_bytes
+        slots = int(self.slots(settings, sequences)[0])
+        # A checkpoint holds one slot's sliding-window cache: pad(W + n_ubatch, 256) cells.
+        sliding_per_cell = sum(b for g, b in zip(layout.groups, layout.bytes_per_token) if g.window_tokens is not None)
+        window = max((g.window_tokens or 0) for g in layout.groups) if layout.groups else 0
+        checkpoint = sliding_per_cell * pad(min(int(cells), window + settings.n_ubatch), CELL_PADDING)
+        checkpoints = min(CHECKPOINTS_PER_SLOT, int(cells) // CHECKPOINT_MIN_SPACING_TOKENS)
         return {
+            "host_prompt_cache_max_mib": PROMPT_CACHE_MIB,
+            "context_checkpoints_max_mib": round(slots * checkpoints * checkpoint / BYTES_PER_MIB, 2),
             "model_buffer_device_mib": round(model_device / BYTES_PER_MIB, 2),
             "model_buffer_host_mib": round(profile.host_bytes / BYTES_PER_MIB, 2),
             # common/fit.cpp: "projected to use N MiB of device memory" = model + context +

@@ -336,3 +336,20 @@ def test_sweep_equals_scalar_for_every_engine(engine, contexts, batches, gpu, un
             assert row.usable_bytes == fit(
                 MemoryRequest(model=row.model, engine=engine, weight_format=row.weight_format, kv_cache_dtype=row.kv_cache_dtype, context_tokens=row.context_tokens, concurrent_sequences=row.concurrent_sequences, gpu=gpu, engine_settings=knobs)
             ).usable_bytes
+
+
+def test_llama_cpp_without_flash_attention_pads_every_v_cache_to_the_widest_layer():
+    # llama-kv-cache.cpp: with FA off, V is stored transposed at n_embd_v_gqa_max for every layer.
+    # 31B: full layers K 4 x 512 = 2048, V padded to the sliding layers' 16 x 256 = 4096.
+    # 10 full layers x (2048 + 4096) x 2 B x 8192 cells = 960 MiB (640 MiB with FA: 2 x 2048).
+    on = llama(model="31b", context=8192)
+    off = llama(model="31b", context=8192, flash_attention=False)
+    assert on.engine_report["full_attention_mib"] == 640.0
+    assert off.engine_report["full_attention_mib"] == 960.0
+    # Sliding layers are the widest already: 50 x (4096 + 4096) x 2 B x pad(1024 + 512) cells.
+    assert off.engine_report["sliding_attention_mib"] == on.engine_report["sliding_attention_mib"] == 50 * 8192 * 2 * 1536 / MIB
+
+
+def test_llama_cpp_refuses_a_quantised_v_cache_without_flash_attention():
+    with pytest.raises(PlanningError, match="requires Flash Attention"):
+        llama(model="31b", context=8192, kv="q8_0", flash_attention=False)
