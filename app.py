@@ -17,7 +17,7 @@ st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=str(FAVICO
 PAGES = [
     st.Page("pages/models.py", title="Models", icon=":material/view_list:", url_path="models", default=True),
     st.Page("pages/planner.py", title="Memory planner", icon=":material/memory:", url_path="planner"),
-    st.Page("pages/fit.py", title="GPU fit", icon=":material/developer_board:", url_path="fit"),
+    st.Page("pages/fit.py", title="Device fit", icon=":material/developer_board:", url_path="fit"),
     st.Page("pages/quality.py", title="Quality trade-offs", icon=":material/insights:", url_path="quality"),
     st.Page("pages/throughput.py", title="Throughput and cost", icon=":material/speed:", url_path="throughput"),
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),

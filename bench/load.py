@@ -34,7 +34,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES_WITH_CONTEXT = ["planner", "fit", "quality", "throughput"]
 # Sidebar link -> the URL path it opens (Models is the default page: "/").
 NAVIGATION = {
-    "Models": "", "Memory planner": "planner", "GPU fit": "fit", "Quality trade-offs": "quality",
+    "Models": "", "Memory planner": "planner", "Device fit": "fit", "Quality trade-offs": "quality",
     "Throughput and cost": "throughput", "Accuracy": "accuracy",
 }
 FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'

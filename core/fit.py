@@ -1,4 +1,4 @@
-"""GPU fit: usable memory, verdict, headroom, the longest context and most sequences that fit."""
+"""Device fit: usable memory, verdict, headroom, offload, the longest context and most sequences that fit."""
 
 from __future__ import annotations
 

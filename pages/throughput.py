@@ -98,7 +98,7 @@ if not frame.empty:
     figure = charts.throughput_lines(frame, "decode tokens/s", "decode tokens/s (all sequences)", f"Decode throughput against concurrency ({request.context_tokens:,} tokens each)")
     st.plotly_chart(figure, key="throughput_chart")
     download_figure(figure, "decode-throughput", "throughput_chart")
-    st.caption("Memory limits concurrency: check the GPU fit page for how many sequences fit.")
+    st.caption("Memory limits concurrency: check the Device fit page for how many sequences fit.")
 
 st.subheader("Assumptions")
 for line in notes:

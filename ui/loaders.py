@@ -13,8 +13,8 @@ from ui import untrusted
 
 # Which page needs which optional part of the catalogue, to say what a broken file takes down.
 PART_USERS = {
-    "gpus": "Memory planner, GPU fit, Quality trade-offs, Throughput and cost, Accuracy",
-    "benchmarks": "GPU fit, Quality trade-offs",
+    "gpus": "Memory planner, Device fit, Quality trade-offs, Throughput and cost, Accuracy",
+    "benchmarks": "Device fit, Quality trade-offs",
     "observations": "Accuracy",
 }
 

@@ -43,7 +43,7 @@ def test_the_app_starts_from_a_clean_export_of_the_repository(clean_server, page
 def test_the_app_works_under_a_proxy_sub_path(proxied_server, page):
     assert urllib.request.urlopen(f"{proxied_server}/_stcore/health").read() == b"ok"
     page.goto(f"{proxied_server}/fit?gpu=l4")
-    expect(page.locator("h1").first).to_have_text("GPU fit")
+    expect(page.locator("h1").first).to_have_text("Device fit")
     expect(page.locator('[data-testid="stSidebarNav"]')).to_contain_text("Memory planner")
     page.locator('[data-testid="stSidebarNav"] a', has_text="Memory planner").click()
     page.wait_for_url(f"**/{SUB_PATH}/planner**")

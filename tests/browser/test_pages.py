@@ -125,8 +125,8 @@ def test_a_link_as_the_first_request_of_a_fresh_server_runs_through_app_py(fresh
     page.goto(f"{fresh_server}/{path}")
     navigation = page.locator('[data-testid="stSidebarNav"]')
     expect(navigation).to_contain_text("Memory planner")
-    expect(navigation).to_contain_text("GPU fit")
-    expect(page.locator("h1").first).to_have_text("GPU fit" if path.startswith("fit") else "Memory planner")
+    expect(navigation).to_contain_text("Device fit")
+    expect(page.locator("h1").first).to_have_text("Device fit" if path.startswith("fit") else "Memory planner")
     assert page.locator('[data-testid="stAlertContentWarning"]').count() == 0
 
 

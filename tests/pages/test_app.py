@@ -91,7 +91,7 @@ def test_a_malformed_gpu_list_leaves_the_models_page_working(tmp_path, monkeypat
     corrupt(tmp_path, monkeypatch, "gpus.csv", 3, 6, "lots")  # memory_bytes, the 7th column
     app = open_page("pages/models.py")
     assert not app.exception and not app.error
-    assert "gpus.csv" in app.warning[0].value and "GPU fit" in app.warning[0].value
+    assert "gpus.csv" in app.warning[0].value and "Device fit" in app.warning[0].value
     assert len(app.dataframe[0].value) == len(CATALOG.models)
 
 
