@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -232,9 +233,17 @@ def fit_matrix(
     context above the model's maximum, a tensor-parallel degree that does not divide its heads)
     are left out."""
     catalog = catalog or load_catalog()
+    return list(_fit_matrix(request, catalog, tuple(engines or [request.engine])))
+
+
+# A page reruns the same matrix on every interaction that does not change the scenario (a tab,
+# a download, another model's colour): ~100 fits and their solvers cost ~20 ms, a hit nothing.
+# Rows are frozen models, so sharing them is safe; a few scenarios per session are enough.
+@lru_cache(maxsize=32)
+def _fit_matrix(request: MemoryRequest, catalog: Catalog, engines: tuple[str, ...]) -> tuple[FitRow, ...]:
     accelerator = catalog.accelerator(request.gpu) if request.gpu else None
     rows = []
-    for engine in engines or [request.engine]:
+    for engine in engines:
         engine_id = engine_policy(engine).id
         kv = catalog.kv_cache_type(request.kv_cache_dtype)
         kv_id = kv.id if engine_id in kv.engines else default_kv_cache(engine_id)
@@ -250,7 +259,7 @@ def fit_matrix(
                 except PlanningError:
                     continue
                 rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
-    return rows
+    return tuple(rows)
 
 
 def device_fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[FitRow]:
