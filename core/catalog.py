@@ -182,6 +182,8 @@ class RuntimeAllowance(_Entry):
     process_overhead_bytes: int = Field(ge=0)
     unified_memory: bool = Field(description="host and accelerator share one memory")
     host_memory_bytes: int = Field(ge=0, description="host RAM assumed for offload when a device names none")
+    host_bandwidth_gbs: float | None = Field(default=None, gt=0, description="host RAM bandwidth (CPU-run offloaded layers)")
+    host_link_gbs: float | None = Field(default=None, gt=0, description="host-to-GPU link (weights streamed each step)")
     basis: str = Field(min_length=1)
     source: str = Field(min_length=1)
 

@@ -175,7 +175,8 @@ def streamed(
         flags = f"--cpu-offload-gb {per_gpu_gib}"
     else:
         moved = missing_bytes
-        per_gpu_mib = max(0, (int(evaluation.total_bytes) - moved) // profile.gpus // BYTES_PER_MIB)
+        # accelerate's max_memory budgets parameters only: the cache and activations come on top.
+        per_gpu_mib = max(0, (profile.weights_bytes - moved) // profile.gpus // BYTES_PER_MIB)
         flags = f'device_map="auto", max_memory={{GPU: "{per_gpu_mib}MiB", "cpu": ...}}'
 
     # Layers whose weights went to the host, counted from the front as both runtimes do.

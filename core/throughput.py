@@ -50,6 +50,9 @@ class ThroughputEstimate(BaseModel):
     sequence_tokens: int = Field(gt=0, description="tokens each sequence holds at the decode step")
     weights_read_bytes_per_step: int = Field(ge=0, description="weight bytes one decode step reads")
     kv_read_bytes_per_step: int = Field(ge=0, description="KV cache bytes one decode step reads")
+    offload_read_bytes_per_step: int = Field(
+        default=0, ge=0, description="bytes read from host RAM (llama.cpp's CPU layers) or streamed over PCIe per step"
+    )
     decode_step_seconds: float = Field(gt=0, description="one new token for every sequence")
     decode_tokens_per_second: float = Field(gt=0, description="all sequences together")
     decode_tokens_per_second_per_sequence: float = Field(gt=0)
@@ -147,6 +150,34 @@ def prefill_flops_per_token(profile: MemoryProfile, sequence_tokens: int) -> flo
     return matmuls + attention
 
 
+def _offload_cost(
+    request: MemoryRequest, profile: MemoryProfile, assumptions: ThroughputAssumptions, catalog: Catalog
+) -> tuple[int, float, str | None]:
+    """(bytes per step from host, seconds they take, a note) when the runtime offloads: llama.cpp
+    runs its CPU layers at host RAM bandwidth; vLLM and accelerate copy the offloaded weights
+    over the host link every step. (0, 0, None) when everything is on the GPU(s)."""
+    from core.fit import fit  # core.fit imports this module's neighbours; imported when needed
+
+    try:
+        fitted = fit(request, catalog)
+    except PlanningError:
+        return 0, 0.0, None
+    offload = fitted.offload
+    if offload is None or fitted.verdict != "fits_with_offload":
+        return 0, 0.0, None
+    allowance = profile.allowance
+    on_cpu = offload.method == "llama.cpp --fit"
+    rate_gbs = allowance.host_bandwidth_gbs if on_cpu else allowance.host_link_gbs
+    if rate_gbs is None:
+        return offload.host_read_bytes_per_token, 0.0, None
+    seconds = offload.host_read_bytes_per_token / (rate_gbs * 1e9 * assumptions.bandwidth_efficiency)
+    where = f"host RAM at {rate_gbs:,.1f} GB/s (the CPU runs those layers)" if on_cpu else f"the host link at {rate_gbs:,.2f} GB/s"
+    return offload.host_read_bytes_per_token, seconds, (
+        f"Offload ({offload.flags}): {offload.host_read_bytes_per_token / 2**30:,.2f} GiB per step come from "
+        f"{where}, an assumed figure for a {allowance.kind} machine; that part dominates the step."
+    )
+
+
 def throughput(
     request: MemoryRequest,
     assumptions: ThroughputAssumptions = ThroughputAssumptions(),
@@ -179,7 +210,10 @@ def throughput(
     weights_read = _weights_read_bytes(result, profile, sequences)
     kv_read = math.ceil(sequences * _kv_read_bytes_per_sequence(result, profile))
     bandwidth_bytes_per_second = gpus * accelerator.memory_bandwidth_gbs * 1e9 * assumptions.bandwidth_efficiency
-    step_seconds = (weights_read + kv_read) / bandwidth_bytes_per_second
+    offload_read, offload_seconds, offload_note = _offload_cost(request, profile, assumptions, catalog)
+    # What runs from host memory is not read over the GPU's bandwidth.
+    device_read = max(0, weights_read + kv_read - offload_read)
+    step_seconds = device_read / bandwidth_bytes_per_second + offload_seconds
     decode_rate = sequences / step_seconds
 
     flops_per_token = prefill_flops_per_token(profile, result.sequence_tokens)
@@ -217,6 +251,8 @@ def throughput(
             f"{accelerator.bf16_dense_tflops:,.0f} bf16 TFLOP/s dense peak is assumed reachable, "
             "whatever the weight format."
         )
+    if offload_note:
+        notes.append(offload_note)
     if gpus > 1:
         notes.append(f"Tensor parallel over {gpus} GPUs is assumed to scale perfectly (no communication cost).")
     if usd_per_hour is None:
@@ -233,6 +269,7 @@ def throughput(
         sequence_tokens=result.sequence_tokens,
         weights_read_bytes_per_step=weights_read,
         kv_read_bytes_per_step=kv_read,
+        offload_read_bytes_per_step=offload_read,
         decode_step_seconds=step_seconds,
         decode_tokens_per_second=decode_rate,
         decode_tokens_per_second_per_sequence=1 / step_seconds,

@@ -28,8 +28,9 @@ def default_num_ctx(total_vram_bytes: int, trained_context: int, vision: bool) -
     """num_ctx when neither the request, the Modelfile nor OLLAMA_CONTEXT_LENGTH sets it: a tier
     of the GPUs' summed total memory, clamped to the trained context (llm/server.go)."""
     tier = next(tokens for floor, tokens in CONTEXT_TIERS if total_vram_bytes >= floor)
-    tokens = min(tier, trained_context)
-    return max(tokens, VISION_MIN_CONTEXT) if vision else tokens
+    # getRunner raises a vision model to 2048 first; NewLlamaServer clamps to n_ctx_train last.
+    tokens = max(tier, VISION_MIN_CONTEXT) if vision else tier
+    return min(tokens, trained_context)
 
 
 def predicted_vram_bytes(file_bytes: int, text: TextConfig, context_total: int) -> int:

@@ -93,7 +93,7 @@ def test_h100_usable_memory_is_driver_total_less_reserve():
 
 @pytest.mark.parametrize(
     ("model_id", "gpu", "weights", "sequences"),
-    [("31b", "h100", "bf16", 1), ("26b-a4b", "rtx-4090", "awq-int4", 2), ("e4b", "l4", "bf16", 4), ("31b", "a100-80gb-pcie", "fp8", 8)],
+    [("31b", "h100", "bf16", 1), ("26b-a4b", "rtx-4090", "awq-int4", 2), ("e4b", "l4", "bf16", 4), ("31b", "a100-80gb-pcie", "int8", 8)],
 )
 def test_longest_context_is_the_boundary(model_id, gpu, weights, sequences):
     request = MemoryRequest(model=model_id, gpu=gpu, weight_format=weights, concurrent_sequences=sequences)

@@ -123,9 +123,10 @@ def test_a_batch_reads_the_union_of_experts_its_tokens_picked():
 
 def test_more_sequences_raise_aggregate_speed_but_slow_each_sequence():
     rates = [
-        throughput(MemoryRequest(model=model, context_tokens=8192, concurrent_sequences=s, gpu="h100"))
+        # FP8 weights: every point stays on the GPU (offload would change what limits the step).
+        throughput(MemoryRequest(model=model, weight_format="fp8", context_tokens=8192, concurrent_sequences=s, gpu="h100"))
         for model in ("31b", "26b")
-        for s in (1, 2, 8, 32)
+        for s in (1, 2, 4, 8)
     ]
     for model_rates in (rates[:4], rates[4:]):
         aggregate = [r.decode_tokens_per_second for r in model_rates]
