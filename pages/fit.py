@@ -18,11 +18,11 @@ from ui.widgets import page_header, download_table, scenario_params, scenario_si
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
-params = [p for p in scenario_params(gemma, many_models=False, gpu_mode="one", all_runtimes=True) if p.name != "model"]
+params = [p for p in scenario_params(gemma, many_models=False, gpu_mode="one") if p.name != "model"]
 state = PageState("fit", [*params, custom_param()])
 state.load()
 catalog, _, custom_ids = with_custom_models(state, gemma)
-scenario = scenario_sidebar(state, gemma, many_models=None, gpu_mode="one", show_format=False)
+scenario = scenario_sidebar(state, gemma, many_models=None, gpu_mode="one", show_format=False, every_runtime=True)
 custom_models_sidebar(state, catalog)
 state.sync()
 catalog = catalog.with_accelerators(scenario.devices)

@@ -122,6 +122,9 @@ class PageState:
         applied = f"_{self.page}_applied"
         self.fresh = st.session_state.get(applied) != self._signature(given)
         if self.fresh:
+            # A value the link sets is the user's choice, as is one they pick in its widget.
+            for param in self.params:
+                st.session_state[self.chosen_key(param.name)] = param.name in given
             self.notices = self._apply(given)
             st.session_state[f"_{self.page}_notices"] = self.notices
             st.session_state[applied] = self._signature(given)
@@ -191,12 +194,23 @@ class PageState:
             return list(param.default)
         return values
 
+    def chosen_key(self, name: str) -> str:
+        return f"_{self.page}_{name}_chosen"
+
+    def chosen(self, name: str) -> bool:
+        """Whether the user set this value (in the link or its widget), not the page's default."""
+        return bool(st.session_state.get(self.chosen_key(name)))
+
+    def mark_chosen(self, name: str) -> None:
+        """Widget callback: the user picked this value."""
+        st.session_state[self.chosen_key(name)] = True
+
     def reject(self, name: str, reason: str, fallback: Any) -> None:
         """A page-level check (e.g. a format the chosen runtime cannot load) falls back too. Only
         a value that came from the link gets a notice: one the user's own change made stale (a
         format after switching runtime) simply follows, and nothing piles up across reruns."""
         param = self._param(name)
-        if self.fresh:
+        if self.fresh and self.chosen(name):
             self.notices.append(
                 f"'{name}={_clip(_describe(param, self.value(name)))}' {reason}; using {_describe(param, fallback)}."
             )

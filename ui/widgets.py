@@ -44,15 +44,12 @@ class Scenario:
         return self.request.model_copy(update={"model": model, **changes})
 
 
-def scenario_params(
-    catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode, all_runtimes: bool = False
-) -> list[Param]:
-    """The scenario's link parameters; `all_runtimes` adds "every runtime that runs on the
-    device" to the runtime choice, as its default."""
+def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -> list[Param]:
+    """The scenario's link parameters. The runtime's default, "all", follows the device."""
     model_ids = [m.id for m in catalog.models]
     gpu_ids = [a.id for a in catalog.accelerators] + [TYPED_DEVICE_ID]
     settings = EngineSettings()
-    engines = [ALL_RUNTIMES, *ENGINES] if all_runtimes else list(ENGINES)
+    engines = [ALL_RUNTIMES, *ENGINES]
 
     def device_id(value: str) -> str:
         return TYPED_DEVICE_ID if value.strip().lower() == TYPED_DEVICE_ID else catalog.accelerator(value).id
@@ -67,7 +64,9 @@ def scenario_params(
             choice(model_ids, lambda v: catalog.model(v).id),
             many=many_models,
         ),
-        Param("engine", ALL_RUNTIMES if all_runtimes else "vllm", choice(engines, engine_id)),
+        # By default the runtime follows the device: every one that runs there (the fit page) or
+        # the most usual one (the other pages).
+        Param("engine", ALL_RUNTIMES, choice(engines, engine_id)),
         Param("weights", "bf16", choice([f.id for f in catalog.weight_formats], lambda v: catalog.weight_format(v).id)),
         Param("kv", "bf16", choice([k.id for k in catalog.kv_cache_types], lambda v: catalog.kv_cache_type(v).id)),
         Param("ctx", 32_768, integer(1, MAX_CONTEXT_TOKENS)),
@@ -119,11 +118,18 @@ def gpu_options(catalog: Catalog) -> list[str]:
 
 
 def scenario_sidebar(
-    state: PageState, catalog: Catalog, *, many_models: bool | None, gpu_mode: GpuMode, show_format: bool = True
+    state: PageState,
+    catalog: Catalog,
+    *,
+    many_models: bool | None,
+    gpu_mode: GpuMode,
+    show_format: bool = True,
+    every_runtime: bool = False,
 ) -> Scenario:
     """The scenario inputs, in the sidebar, each with a tooltip. many_models: True a multiselect,
     False one select, None no model input (every variant); show_format False hides the weight
-    format (pages that compare every format)."""
+    format (pages that compare every format); every_runtime: the default runtime choice means
+    every runtime that runs on the device (else the device's most usual one)."""
     key = state.key
     names = {m.id: m.display_name for m in catalog.models}
     bar = st.sidebar
@@ -157,21 +163,21 @@ def scenario_sidebar(
     device_catalog = catalog.with_accelerators(devices)
     accelerator = device_catalog.accelerator(gpus[0]) if gpus else None
 
-    engine_options = list(ENGINES)
-    all_runtimes = state._param("engine").default == ALL_RUNTIMES
-    if all_runtimes:
-        engine_options = [ALL_RUNTIMES, *engine_options]
+    engine_options = [ALL_RUNTIMES, *ENGINES]
+    running = runtimes_for(device_catalog, accelerator) if accelerator else ["transformers"]
     labels = {e: p.display_name for e, p in ENGINES.items()}
-    labels[ALL_RUNTIMES] = "Every runtime that runs on this device"
+    usual = ENGINES[running[0]].short_name if running else "none"
+    labels[ALL_RUNTIMES] = (
+        "Every runtime that runs on this device" if every_runtime else f"The device's usual runtime ({usual})"
+    )
     bar.selectbox(
         "Runtime", engine_options, format_func=labels.get, key=key("engine"),
         help="The software that runs the model: vLLM, llama.cpp (llama-server), Ollama, MLX or transformers. "
         "How each keeps the KV cache, what it loads by default and whether it offloads differ.",
     )
     choice_ = state.value("engine")
-    running = runtimes_for(device_catalog, accelerator) if accelerator else list(ENGINES)
     if choice_ == ALL_RUNTIMES:
-        engines = tuple(running)
+        engines = tuple(running) if every_runtime else tuple(running[:1])
         engine = running[0] if running else "transformers"
     else:
         engines = (choice_,)
@@ -183,19 +189,24 @@ def scenario_sidebar(
 
     formats = formats_for(device_catalog, engine, accelerator) or formats_for(device_catalog, engine, None)
     format_ids = [f.id for f in formats]
-    if state.value("weights") not in format_ids:
+    usual = default_format(device_catalog, engine, accelerator) if formats else None
+    if not state.chosen("weights") and usual in format_ids and state.value("weights") != usual:
+        # Nobody picked a format: the runtime's usual file (GGUF Q4_K_M, MLX 4-bit, bf16...).
+        st.session_state[key("weights")] = usual
+    elif state.value("weights") not in format_ids:
+        # A picked format the runtime does not take: the same weights in its own file if any.
         mapped = format_for(device_catalog, engine, state.value("weights"), accelerator)
-        fallback = mapped if mapped in format_ids else default_format(device_catalog, engine, None)
-        fallback = fallback if fallback in format_ids else format_ids[0]
+        fallback = mapped if mapped in format_ids else usual if usual in format_ids else format_ids[0]
         state.reject("weights", f"is not a format {engine} takes here", fallback)
     kv_types = [k for k in catalog.kv_cache_types if engine in k.engines]
     if state.value("kv") not in [k.id for k in kv_types]:
         default_kv = default_kv_cache(engine)
         state.reject("kv", f"is not a KV cache type {engine} offers", default_kv if default_kv in [k.id for k in kv_types] else kv_types[0].id)
     labels = {f.id: f"{f.display_name} ({_bits_label(f)})" for f in formats}
-    if show_format and choice_ != ALL_RUNTIMES:
+    if show_format and not (every_runtime and choice_ == ALL_RUNTIMES):
         bar.selectbox(
             "Weight format", list(labels), format_func=labels.get, key=key("weights"),
+            on_change=state.mark_chosen, args=("weights",),
             help="The file the runtime loads. GGUF sizes are computed tensor by tensor from llama-quantize's rules; "
             "bits per weight include quantisation scales.",
         )
@@ -221,17 +232,17 @@ def scenario_sidebar(
         st.checkbox("Text only (no image or audio encoders)", key=key("text_only"), help="llama.cpp --no-mmproj; transformers' and MLX's text-only models. vLLM and Ollama load the encoders anyway.")
         st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory (llama.cpp always does).")
     with bar.expander("Runtime settings"):
-        if engine in ("llama.cpp", "ollama") or choice_ == ALL_RUNTIMES:
+        if engine in ("llama.cpp", "ollama") or (every_runtime and choice_ == ALL_RUNTIMES):
             st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help="llama-server's physical batch: sizes the sliding-window cache and the compute buffer (Ollama picks its own).")
             st.checkbox("--swa-full", key=key("swa_full"), help="Give sliding layers a full-length cache (off in llama-server).")
             st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences (llama-server's default -np auto already shares one pool across 4 slots).")
-        if engine == "vllm" or choice_ == ALL_RUNTIMES:
+        if engine == "vllm" or (every_runtime and choice_ == ALL_RUNTIMES):
             st.slider("gpu_memory_utilization", 0.05, 1.0, step=0.01, key=key("gpu_util"), help="Share of GPU memory vLLM claims at start-up, whatever the workload.")
             st.number_input("kv_cache_memory_bytes (GiB, 0 = from utilisation)", min_value=0.0, max_value=4096.0, step=0.25, key=key("kv_pool_gib"), help="Set the KV pool per GPU directly instead of deriving it from utilisation.")
             st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
             st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
             st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
-        if engine in ("transformers", "mlx") and choice_ != ALL_RUNTIMES:
+        if engine in ("transformers", "mlx") and not (every_runtime and choice_ == ALL_RUNTIMES):
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
 
     # A link may carry a pool smaller than one byte (1e-300 GiB): that is no pool, so utilisation decides.

@@ -39,9 +39,19 @@ def test_a_typed_in_phone_travels_in_the_link_and_gets_llama_cpp_only():
     assert link.get("gpu") == "my-device" and link.get("dev_kind") == "phone" and link.get("dev_mem") == "8"
 
 
+def test_a_format_nobody_picked_follows_the_device_and_runtime():
+    # On a Pi the usual runtime is llama.cpp (runtime_support.csv rank 1) and its usual file is
+    # GGUF Q4_K_M, not the 16-bit checkpoint that an H100's vLLM default would load.
+    app = open_page("pages/planner.py", gpus="rpi5-8gb", ctx="4096")
+    assert app.selectbox(key="planner_weights").value == "gguf-q4_k_m"
+    assert not app.warning
+
+
 def test_switching_runtime_maps_the_format_without_piling_up_notices():
     app = open_page("pages/planner.py")
-    assert app.selectbox(key="planner_weights").value == "bf16"
+    # The user picks bf16 (the default under vLLM): from now on the format is theirs.
+    app.selectbox(key="planner_weights").set_value("fp8").run()
+    app.selectbox(key="planner_weights").set_value("bf16").run()
     for runtime, expected in (("llama.cpp", "gguf-bf16"), ("vllm", "bf16"), ("llama.cpp", "gguf-bf16"), ("ollama", "ollama-bf16")):
         app.selectbox(key="planner_engine").set_value(runtime).run()
         assert not app.exception
