@@ -100,6 +100,9 @@ class WeightFormat(_Named):
     # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
     gguf_ftype: str | None = None
     gguf_writer: Literal["llama.cpp", "ollama"] | None = None
+    # Files known only by their published size (Unsloth's dynamic quants): model id = the
+    # gguf_files.csv row of its file; the format applies to those models only.
+    published_files: NameList = ()
     linear_bits: float = Field(gt=0, le=32)
     projection_bits: float = Field(gt=0, le=32)
     token_embedding_bits: float = Field(gt=0, le=32)
@@ -121,9 +124,16 @@ class WeightFormat(_Named):
         far from the checkpoint a format is, for ranking formats by precision."""
         return min(self.linear_bits, self.bits_for("experts"))
 
+    @property
+    def published_file_ids(self) -> dict[str, str]:
+        """Model id -> the gguf_files.csv row of its published file."""
+        return dict(pair.split("=", 1) for pair in self.published_files)
+
     def applies_to(self, model: ModelSpec) -> bool:
         """False for a format that only changes routed experts, on a model without any (it would
-        repeat the 16-bit row)."""
+        repeat the 16-bit row), and for a published-file format on a model it has no file for."""
+        if self.published_files and model.id not in self.published_file_ids:
+            return False
         return self.bits_for("experts") == self.linear_bits or model.config.text_config.enable_moe_block
 
     def bits_for(self, group: TensorGroup) -> float:
@@ -185,6 +195,19 @@ class RuntimeAllowance(_Entry):
     host_bandwidth_gbs: float | None = Field(default=None, gt=0, description="host RAM bandwidth (CPU-run offloaded layers)")
     host_link_gbs: float | None = Field(default=None, gt=0, description="host-to-GPU link (weights streamed each step)")
     basis: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class PublishedFile(_Entry):
+    """A public GGUF file size (data/gguf_files.csv), with where it was read."""
+
+    id: str = Field(min_length=1)
+    repo: str = Field(min_length=1)
+    file: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    ftype: str = Field(min_length=1)
+    size_bytes: int = Field(gt=0)
+    size_basis: str = Field(min_length=1)
     source: str = Field(min_length=1)
 
 
@@ -358,11 +381,14 @@ class Catalog:
         observations: list[Observation],
         files: Mapping[str, str],
         runtime_support: list[RuntimeSupport] = (),  # type: ignore[assignment]
+        published_files: list[PublishedFile] = (),  # type: ignore[assignment]
     ) -> None:
         self._parts = (
-            models, weight_formats, kv_cache_types, accelerators, runtime, benchmarks, observations, files, runtime_support
+            models, weight_formats, kv_cache_types, accelerators, runtime, benchmarks, observations, files,
+            runtime_support, published_files,
         )
         self.runtime_support = tuple(runtime_support)
+        self.published_files = {entry.id: entry for entry in published_files}
         self.models = tuple(models)
         self.weight_formats = tuple(weight_formats)
         self.kv_cache_types = tuple(kv_cache_types)
@@ -412,15 +438,15 @@ class Catalog:
 
 @lru_cache(maxsize=64)
 def _with_models(base: Catalog, extra: tuple[ModelSpec, ...]) -> Catalog:
-    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support = base._parts
-    return Catalog([*models, *extra], formats, kv_types, accelerators, runtime, benchmarks, observations, files, support)
+    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support, published = base._parts
+    return Catalog([*models, *extra], formats, kv_types, accelerators, runtime, benchmarks, observations, files, support, published)
 
 
 @lru_cache(maxsize=64)
 def _with_accelerators(base: Catalog, extra: tuple[Accelerator, ...]) -> Catalog:
-    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support = base._parts
+    models, formats, kv_types, accelerators, runtime, benchmarks, observations, files, support, published = base._parts
     kept = [a for a in accelerators if a.id not in {e.id for e in extra}]
-    return Catalog(models, formats, kv_types, [*kept, *extra], runtime, benchmarks, observations, files, support)
+    return Catalog(models, formats, kv_types, [*kept, *extra], runtime, benchmarks, observations, files, support, published)
 
 
 def _unprefixed_id(accelerator: Accelerator) -> tuple[str, ...]:
@@ -554,6 +580,25 @@ def _check_runtime_support(file: str, rows: list[RuntimeSupport], formats: list[
                     raise CatalogError(file, where, field, f"{row.engine} does not load '{name}'")
 
 
+def _check_published_files(
+    file: str, formats: list[WeightFormat], published: list[PublishedFile], models: list[ModelSpec]
+) -> None:
+    """A published-file format names a model that exists and a gguf_files.csv row of a whole file."""
+    rows = {entry.id: entry for entry in published}
+    model_ids = {model.id for model in models}
+    for row_number, weight_format in enumerate(formats, start=1):
+        where = f"line {row_number + 1} (row {row_number}, '{weight_format.id}')"
+        for pair in weight_format.published_files:
+            model_id, _, file_id = pair.partition("=")
+            if model_id not in model_ids:
+                raise CatalogError(file, where, "published_files", f"'{model_id}' is not a model id")
+            entry = rows.get(file_id)
+            if entry is None:
+                raise CatalogError(file, where, "published_files", f"'{file_id}' is not a row of gguf_files.csv")
+            if not entry.size_basis.startswith("file "):
+                raise CatalogError(file, where, "published_files", f"'{file_id}' is not a whole-file size")
+
+
 @lru_cache(maxsize=4)
 def _load_catalog(data_dir: Path) -> CatalogLoad:
     paths = {
@@ -563,6 +608,7 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
         "gpus": data_dir / "gpus.csv",
         "runtime": data_dir / "runtime.csv",
         "runtime_support": data_dir / "runtime_support.csv",
+        "gguf_files": data_dir / "gguf_files.csv",
         "benchmarks": data_dir / "benchmarks.csv",
         "observations": data_dir / "observations.csv",
     }
@@ -584,6 +630,8 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
     runtime = _read_csv(paths["runtime"], RuntimeAllowance)
     runtime_support = _read_csv(paths["runtime_support"], RuntimeSupport)
     _check_runtime_support(files["runtime_support"], runtime_support, weight_formats)
+    published_files = _read_csv(paths["gguf_files"], PublishedFile)
+    _check_published_files(files["weight_formats"], weight_formats, published_files, models)
     accelerators = optional(
         "gpus", lambda: _read_csv(paths["gpus"], Accelerator), lambda rows: _check_gpus(files, rows, runtime)
     )
@@ -603,5 +651,6 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
         observations=observations,
         files=files,
         runtime_support=runtime_support,
+        published_files=published_files,
     )
     return CatalogLoad(catalog, broken)

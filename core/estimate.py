@@ -246,7 +246,9 @@ class WeightFiles:
     files_bytes: int | None  # None: the weights themselves (safetensors headers are negligible)
 
 
-def weight_files(model: ModelSpec, weight_format: WeightFormat, text_only: bool) -> WeightFiles:
+def weight_files(
+    model: ModelSpec, weight_format: WeightFormat, text_only: bool, published_bytes: int | None = None
+) -> WeightFiles:
     """GGUF formats of Gemma 4 are sized tensor by tensor from llama-quantize's rules (core.gguf):
     llama.cpp reads the text file plus an F16 mmproj for the encoders (none with --no-mmproj);
     Ollama's library blob holds both. Other formats and other families: bits per component."""
@@ -277,7 +279,18 @@ def weight_files(model: ModelSpec, weight_format: WeightFormat, text_only: bool)
             target = {"rope_freqs": "norms", "unused_shared_kv": None}.get(component, component)
             if target:
                 component_bytes[target] = component_bytes.get(target, 0) + size
-    files = text_file.total_bytes + (encoder_file.total_bytes if encoder_file else 0)
+    text_bytes = text_file.total_bytes
+    if published_bytes is not None:
+        # A file known by its size only: its tensors take what the header does not, shared out
+        # in the base recipe's proportions (which tensors an Unsloth file widens is unpublished).
+        scale = (published_bytes - text_file.metadata_bytes - text_file.padding_bytes) / text_file.tensor_bytes
+        text_components = text_file.bytes_by_component
+        for component, size in text_components.items():
+            target = {"rope_freqs": "norms", "unused_shared_kv": None}.get(component, component)
+            if target:
+                component_bytes[target] += round(size * scale) - size
+        text_bytes = published_bytes
+    files = text_bytes + (encoder_file.total_bytes if encoder_file else 0)
     return WeightFiles(component_bytes, files)
 
 
@@ -408,7 +421,11 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     text = model.config.text_config
     params = count_parameters(model.config)
     drop_encoders = bool(text_only) and policy.text_only_drops_encoders
-    files = weight_files(model, weight_format, text_only=drop_encoders)
+    published = weight_format.published_file_ids.get(model.id)
+    if weight_format.published_files and published is None:
+        raise PlanningError(f"{weight_format.display_name} has no published file for {model.display_name}")
+    published_bytes = catalog.published_files[published].size_bytes if published else None
+    files = weight_files(model, weight_format, text_only=drop_encoders, published_bytes=published_bytes)
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")
