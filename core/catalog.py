@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from core.architecture import ModelConfig
-from core.params import TensorGroup
+from core.params import QUANTISABLE_GROUPS, TensorGroup
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # Points the planner at another catalogue folder (tests, or a team's own GPU list).
@@ -112,6 +112,10 @@ class WeightFormat(_Named):
     encoder_bits: float = Field(gt=0, le=32)
     # Routed experts; blank means the same as linear layers (only gpt-oss-style formats differ).
     expert_bits: float | None = Field(default=None, gt=0, le=32)
+    # Attention projections and the dense MLP, where a recipe treats them apart from the other
+    # linear layers (NVIDIA's ModelOpt checkpoints keep attention in BF16); blank: linear_bits.
+    attention_bits: float | None = Field(default=None, gt=0, le=32)
+    mlp_bits: float | None = Field(default=None, gt=0, le=32)
     engines: EngineList
     # GPU generations with kernels for this format (blank: any the runtime runs on).
     architectures: NameList = ()
@@ -122,7 +126,12 @@ class WeightFormat(_Named):
     def main_bits(self) -> float:
         """Bits of the most compressed large tensors (linear layers or routed experts): how
         far from the checkpoint a format is, for ranking formats by precision."""
-        return min(self.linear_bits, self.bits_for("experts"))
+        return min(self.bits_for(group) for group in QUANTISABLE_GROUPS)
+
+    @property
+    def quantised_bits(self) -> frozenset[float]:
+        """The precisions this format stores its quantised linear layers at (none for 16 bits)."""
+        return frozenset(bits for group in QUANTISABLE_GROUPS if (bits := self.bits_for(group)) < 16)
 
     @property
     def published_file_ids(self) -> dict[str, str]:
@@ -134,7 +143,10 @@ class WeightFormat(_Named):
         repeat the 16-bit row), and for a published-file format on a model it has no file for."""
         if self.published_files and model.id not in self.published_file_ids:
             return False
-        return self.bits_for("experts") == self.linear_bits or model.config.text_config.enable_moe_block
+        only_experts = self.bits_for("experts") < 16 and all(
+            self.bits_for(group) >= 16 for group in QUANTISABLE_GROUPS if group != "experts"
+        )
+        return not only_experts or model.config.text_config.enable_moe_block
 
     def bits_for(self, group: TensorGroup) -> float:
         return {
@@ -146,6 +158,8 @@ class WeightFormat(_Named):
             "router": self.router_bits,
             "encoder": self.encoder_bits,
             "experts": self.linear_bits if self.expert_bits is None else self.expert_bits,
+            "attention": self.linear_bits if self.attention_bits is None else self.attention_bits,
+            "mlp": self.linear_bits if self.mlp_bits is None else self.mlp_bits,
         }[group]
 
 

@@ -23,7 +23,7 @@ from core.engines.registry import engine_policy
 from core.engines.vllm import PagingError
 from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, Tokens
 from core.kv_cache import KvLayerGroup, kv_layer_groups, naive_values_per_token
-from core.params import ParameterCount, TensorGroup, count_parameters
+from core.params import QUANTISABLE_GROUPS, ParameterCount, TensorGroup, count_parameters
 from core.runtimes import refusal
 
 IMAGE_TOKEN_BUDGETS = (70, 140, 280, 560, 1120)
@@ -101,7 +101,7 @@ class WeightComponent(BaseModel):
     params: int = Field(ge=0)
     bits_per_weight: float = Field(gt=0)
     bytes: int = Field(ge=0)
-    quantised: bool = Field(description="stored at the format's linear-layer (or routed-expert) precision")
+    quantised: bool = Field(description="a linear layer (or routed expert) the format stores below 16 bits")
     placement: Literal["accelerator", "host"]
 
 
@@ -302,8 +302,8 @@ def _weights(
         "per_layer_embedding": "per_layer_embedding",
         "per_layer_model_projection": "projection",
         "per_layer_projection": "linear",
-        "attention": "linear",
-        "mlp": "linear",
+        "attention": "attention",
+        "mlp": "mlp",
         "experts": "experts",
         "expert_biases": "norm",
         "router": "router",
@@ -331,7 +331,7 @@ def _weights(
                 params=count,
                 bits_per_weight=round(size * 8 / count, 4),
                 bytes=size,
-                quantised=bits in (weight_format.linear_bits, weight_format.bits_for("experts")),
+                quantised=group in QUANTISABLE_GROUPS and bits in weight_format.quantised_bits,
                 placement="host" if on_host else "accelerator",
             )
         )

@@ -21,8 +21,19 @@ from core.architecture import (
 # How a weight format treats a group of tensors: quantised linear layers, or the groups that
 # formats commonly keep at another precision (see data/weight_formats.csv).
 TensorGroup = Literal[
-    "linear", "experts", "projection", "token_embedding", "per_layer_embedding", "norm", "router", "encoder"
+    "linear",
+    "attention",
+    "mlp",
+    "experts",
+    "projection",
+    "token_embedding",
+    "per_layer_embedding",
+    "norm",
+    "router",
+    "encoder",
 ]
+# The groups a weight format quantises (the others it keeps, or stores at their own precision).
+QUANTISABLE_GROUPS: tuple[TensorGroup, ...] = ("linear", "attention", "mlp", "experts")
 
 # Gemma 3n AltUp, per layer: correction coefficients [n, n], prediction coefficients
 # [n, n^2], a modality router [H, n] with its norm [H], and an output scale [H]
@@ -113,7 +124,9 @@ class ParameterCount(BaseModel):
     def by_group(self) -> dict[TensorGroup, int]:
         """Counts keyed by how weight formats treat them (quantised or kept)."""
         return {
-            "linear": self.per_layer_projection + self.attention + self.mlp,
+            "linear": self.per_layer_projection,
+            "attention": self.attention,
+            "mlp": self.mlp,
             "experts": self.experts,
             "projection": self.per_layer_model_projection,
             "token_embedding": self.token_embedding,
