@@ -15,6 +15,21 @@ from ui.link_limits import DROPPED_LINK_PARAM, dropped_link_notice
 
 # A notice names at most this many unused parameters or invalid list items; the rest are counted.
 NAMED_ITEMS = 8
+# Streamlit clears the URL's query when the user moves to another page: the scenario travels in
+# session state instead, under these names, and the next page writes it back into its URL.
+# Page-only parameters (a benchmark, throughput efficiencies, the start page's use case) stay.
+SHARED_PARAMS = frozenset(
+    {
+        "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio",
+        "thinking", "ple_host", "text_only", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib",
+        "batched_tokens", "block", "async", "gpu", "gpus", "count", "dev_mem", "dev_kind", "dev_bw",
+        "host_gib", "custom",
+    }
+)
+# One item and its list: a page showing one model (or device) and a page comparing several.
+SHARED_PAIRS = {"model": "models", "gpu": "gpus"}
+SHARED_KEY = "_shared_scenario"
+SHARED_VERSION_KEY = "_shared_version"
 
 
 class ParamError(ValueError):
@@ -116,16 +131,21 @@ class PageState:
         return tuple(sorted((k, tuple(v)) for k, v in items.items()))
 
     def load(self) -> None:
-        """Apply the URL when it changed since this page last wrote it; flag what is wrong."""
+        """Apply the URL when it changed since this page last wrote it; flag what is wrong. A
+        page reached without a query (the user moved here) takes the scenario another page
+        left in the session."""
         query = st.query_params
         given = {name: query.get_all(name) for name in query.keys()}
         applied = f"_{self.page}_applied"
-        self.fresh = st.session_state.get(applied) != self._signature(given)
+        shared_moved = not given and st.session_state.get(f"_{self.page}_shared_seen", 0) != _shared_version()
+        self.fresh = st.session_state.get(applied) != self._signature(given) or shared_moved
         if self.fresh:
+            shared = self._shared_values() if not given else {}
             # A value the link sets is the user's choice, as is one they pick in its widget.
             for param in self.params:
-                st.session_state[self.chosen_key(param.name)] = param.name in given
-            self.notices = self._apply(given)
+                chosen = param.name in given or shared.get(param.name, ([], False))[1]
+                st.session_state[self.chosen_key(param.name)] = chosen
+            self.notices = self._apply(given, {name: raws for name, (raws, _) in shared.items()})
             st.session_state[f"_{self.page}_notices"] = self.notices
             st.session_state[applied] = self._signature(given)
         else:
@@ -133,10 +153,47 @@ class PageState:
         for param in self.params:
             st.session_state.setdefault(self.key(param.name), param.default)
 
-    def _apply(self, given: dict[str, list[str]]) -> list[str]:
+    def _shared_values(self) -> dict[str, tuple[list[str], bool]]:
+        """The session's scenario for this page's parameters: name -> (raw values, chosen)."""
+        shared: dict[str, tuple[list[str], bool]] = st.session_state.get(SHARED_KEY, {})
+        names = {p.name for p in self.params}
+        values = {name: shared[name] for name in names & SHARED_PARAMS if name in shared}
+        for one, many in SHARED_PAIRS.items():
+            # A list page reached from a one-item page: that item alone (the list it had
+            # before is gone: the scenario is what the user looked at last).
+            if many in names and many not in values and one in shared:
+                values[many] = shared[one]
+        return values
+
+    def _share(self) -> None:
+        """Leave this page's scenario in the session for the page the user goes to next."""
+        shared: dict[str, tuple[list[str], bool]] = dict(st.session_state.get(SHARED_KEY, {}))
+        before = dict(shared)
+        for param in self.params:
+            if param.name not in SHARED_PARAMS:
+                continue
+            value = st.session_state.get(self.key(param.name), param.default)
+            if param.many and param.in_link is not None:
+                value = [item for item in value if param.in_link(item)]
+            raws = [",".join(map(param.dump, value))] if param.many else [param.dump(value)]
+            shared[param.name] = (raws, self.chosen(param.name))
+            if param.many and value and param.name in SHARED_PAIRS.values():
+                one = next(k for k, v in SHARED_PAIRS.items() if v == param.name)
+                shared[one] = ([param.dump(value[0])], self.chosen(param.name))
+            if param.name in SHARED_PAIRS and SHARED_PAIRS[param.name] in shared:
+                # Keep the list led by the item this page shows.
+                many = SHARED_PAIRS[param.name]
+                items = [i for i in shared[many][0][0].split(",") if i and i != raws[0]]
+                shared[many] = ([",".join([raws[0], *items])], shared[many][1])
+        if shared != before:
+            st.session_state[SHARED_KEY] = shared
+            st.session_state[SHARED_VERSION_KEY] = _shared_version() + 1
+        st.session_state[f"_{self.page}_shared_seen"] = _shared_version()
+
+    def _apply(self, given: dict[str, list[str]], shared: dict[str, list[str]] | None = None) -> list[str]:
         notices = []
         known = {p.name: p for p in self.params}
-        saved = st.session_state.get(f"_{self.page}_saved", {}) if not given else {}
+        saved = {**st.session_state.get(f"_{self.page}_saved", {}), **(shared or {})} if not given else {}
         if DROPPED_LINK_PARAM in given:
             notices.append(dropped_link_notice(given[DROPPED_LINK_PARAM][-1]))
         unknown = [name for name in given if name not in known and name != DROPPED_LINK_PARAM]
@@ -242,12 +299,17 @@ class PageState:
         if present != wanted:
             query.from_dict(values)
         st.session_state[f"_{self.page}_applied"] = self._signature(wanted)
+        self._share()
 
     def link(self) -> str:
         """An absolute link to this page with this scenario, where the server knows its URL."""
         base = (st.context.url or "").split("?")[0]
         encoded = urlencode(self.current())
         return f"{base}?{encoded}" if encoded else base
+
+
+def _shared_version() -> int:
+    return int(st.session_state.get(SHARED_VERSION_KEY, 0))
 
 
 def _clip(text: str) -> str:
