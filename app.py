@@ -15,7 +15,8 @@ FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
 st.set_page_config(page_title="Gemma 4 deployment planner", page_icon=str(FAVICON), layout="wide")
 
 PAGES = [
-    st.Page("pages/models.py", title="Models", icon=":material/view_list:", url_path="models", default=True),
+    st.Page("pages/start.py", title="What can I run?", icon=":material/rocket_launch:", url_path="start", default=True),
+    st.Page("pages/models.py", title="Models", icon=":material/view_list:", url_path="models"),
     st.Page("pages/planner.py", title="Memory planner", icon=":material/memory:", url_path="planner"),
     st.Page("pages/fit.py", title="Device fit", icon=":material/developer_board:", url_path="fit"),
     st.Page("pages/quality.py", title="Quality trade-offs", icon=":material/insights:", url_path="quality"),

@@ -104,9 +104,11 @@ def usable_bytes(profile: MemoryProfile) -> int:
     the engine claims of it)."""
     if profile.accelerator is None:
         raise PlanningError("a fit needs a GPU: set gpu (e.g. h100, rtx-4090, m4 max 128gb)")
-    return profile.policy.usable_bytes(
+    # A device smaller than the system's own reserve (a typed-in 0.5 GiB board) has nothing
+    # left for a model: zero, not a negative amount.
+    return max(0, profile.policy.usable_bytes(
         profile, profile.accelerator.memory_bytes, profile.allowance.driver_reserved_bytes
-    )
+    ))
 
 
 def verdict(headroom_bytes: int, shortfall_bytes: int, usable: int) -> Verdict:
@@ -245,21 +247,28 @@ def _fit_matrix(request: MemoryRequest, catalog: Catalog, engines: tuple[str, ..
     rows = []
     for engine in engines:
         engine_id = engine_policy(engine).id
-        kv = catalog.kv_cache_type(request.kv_cache_dtype)
-        kv_id = kv.id if engine_id in kv.engines else default_kv_cache(engine_id)
         for model in catalog.models:
             for weight_format in formats_for(catalog, engine_id, accelerator):
                 if not weight_format.applies_to(model):
                     continue
-                cell = request.model_copy(
-                    update={"model": model.id, "weight_format": weight_format.id, "engine": engine_id, "kv_cache_dtype": kv_id}
-                )
+                cell = cell_request(request, catalog, model.id, weight_format.id, engine_id)
                 try:
                     result = fit(cell, catalog)
                 except PlanningError:
                     continue
                 rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
     return tuple(rows)
+
+
+def cell_request(request: MemoryRequest, catalog: Catalog, model: str, weight_format: str, engine: str) -> MemoryRequest:
+    """The request one matrix cell fits: its model, format and runtime, and the request's KV
+    cache type where the runtime has it (else the runtime's default)."""
+    engine_id = engine_policy(engine).id
+    kv = catalog.kv_cache_type(request.kv_cache_dtype)
+    kv_id = kv.id if engine_id in kv.engines else default_kv_cache(engine_id)
+    return request.model_copy(
+        update={"model": model, "weight_format": weight_format, "engine": engine_id, "kv_cache_dtype": kv_id}
+    )
 
 
 def device_fit_matrix(request: MemoryRequest, catalog: Catalog | None = None) -> list[FitRow]:

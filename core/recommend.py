@@ -111,14 +111,15 @@ def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
     for wanted in VERDICT_PREFERENCE:
         candidates = [row for row in rows if row.verdict == wanted]
         if candidates:
-            # Highest quality; then more bits per weight (closer to the measured bf16); then room.
+            # Highest quality; then more bits per weight (closer to the measured bf16); then the
+            # device's usual runtime (vLLM on an H100, not Ollama with more room); then room.
             return max(
                 candidates,
                 key=lambda row: (
                     quality_score(catalog, row.model),
                     catalog.weight_format(row.weight_format).main_bits,
-                    row.headroom_bytes,
                     runtime_order[row.engine],
+                    row.headroom_bytes,
                 ),
             )
     return None

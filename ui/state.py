@@ -117,6 +117,9 @@ class PageState:
     notices: list[str] = field(default_factory=list)
     # True on the run that applied a new URL: only then is a value the link's, not the user's.
     fresh: bool = False
+    # Scenario values this page decides without a widget of that name (the start page's use
+    # case sets the context): left in the session for the other pages, as the user's choice.
+    also_share: dict[str, str] = field(default_factory=dict)
 
     def key(self, name: str) -> str:
         return f"{self.page}_{name}"
@@ -185,6 +188,8 @@ class PageState:
                 many = SHARED_PAIRS[param.name]
                 items = [i for i in shared[many][0][0].split(",") if i and i != raws[0]]
                 shared[many] = ([",".join([raws[0], *items])], shared[many][1])
+        for name, raw in self.also_share.items():
+            shared[name] = ([raw], True)
         if shared != before:
             st.session_state[SHARED_KEY] = shared
             st.session_state[SHARED_VERSION_KEY] = _shared_version() + 1
@@ -261,6 +266,11 @@ class PageState:
     def mark_chosen(self, name: str) -> None:
         """Widget callback: the user picked this value."""
         st.session_state[self.chosen_key(name)] = True
+
+    def forget_choice(self, name: str) -> None:
+        """Widget callback: another choice makes this value follow its default again (a new
+        use case brings its own context)."""
+        st.session_state[self.chosen_key(name)] = False
 
     def reject(self, name: str, reason: str, fallback: Any) -> None:
         """A page-level check (e.g. a format the chosen runtime cannot load) falls back too. Only

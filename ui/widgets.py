@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.catalog import Accelerator, AcceleratorKind, Catalog, WeightFormat
 from core.devices import TYPED_DEVICE_ID, TYPED_KINDS, TypedDevice, typed_accelerator
@@ -157,7 +158,7 @@ def scenario_sidebar(
             bar.selectbox("Device", options, format_func=gpu_label(catalog), key=key("gpu"), help="Type to search: GPUs, Macs, laptops, the Raspberry Pi, phones; or pick 'Your own device' and type its memory.")
             gpus = [state.value("gpu")]
         if TYPED_DEVICE_ID in gpus:
-            devices = (_typed_device_inputs(state),)
+            devices = (typed_device_inputs(state, st.sidebar),)
         bar.number_input("Device count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
         gpu_count = int(state.value("count"))
     device_catalog = catalog.with_accelerators(devices)
@@ -280,10 +281,10 @@ def scenario_sidebar(
     return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count, engines=engines, devices=devices)
 
 
-def _typed_device_inputs(state: PageState) -> Accelerator:
+def typed_device_inputs(state: PageState, where: DeltaGenerator) -> Accelerator:
     """Memory, kind, bandwidth and host RAM of a device the user types in (all in the link)."""
     key = state.key
-    with st.sidebar.container(border=True):
+    with where.container(border=True):
         st.number_input("Memory (GiB)", min_value=0.25, max_value=4096.0, step=1.0, key=key("dev_mem"), help="GPU memory; for a Mac, a phone or a PC without a GPU, its RAM.")
         st.selectbox("Kind", list(TYPED_KINDS), key=key("dev_kind"), help="Decides which runtimes run there and how much memory the system keeps (a Mac's GPU may use 2/3 to 3/4 of its RAM).")
         st.number_input("Memory bandwidth (GB/s, 0 = unknown)", min_value=0.0, max_value=100_000.0, step=10.0, key=key("dev_bw"), help="For the speed estimate only.")

@@ -14,8 +14,8 @@ from core.hf_import import encode_link, load_config_file
 from tests.browser.conftest import wait_for_script_to_finish
 
 ROOT = Path(__file__).resolve().parents[2]
-# The Models page is the default page: it lives at "/" (/models is "Page not found" once navigation is known).
-PAGES = ["", "planner", "fit", "quality", "throughput", "accuracy"]
+# The start page is the default page: it lives at "/" (/start is "Page not found" once navigation is known).
+PAGES = ["", "models", "planner", "fit", "quality", "throughput", "accuracy"]
 EVIL = "https://evil.example"
 # What a crafted value tries to become in Markdown: a link, an image, an autolink, an e-mail
 # link, a Material icon, coloured text, LaTeX and an HTML tag.

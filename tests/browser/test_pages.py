@@ -12,6 +12,7 @@ from core.estimate import MemoryRequest, estimate
 from tests.browser.conftest import WAIT_TIMEOUT_MS, wait_for_script_to_finish
 
 PAGES = {
+    "": 0,  # the start page, the default
     "models": 0,
     "planner": 4,
     "fit": 0,

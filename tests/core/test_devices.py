@@ -357,3 +357,15 @@ def test_laptop_gpus_have_no_more_memory_than_their_desktop_namesake(catalog: Ca
 )
 def test_lookup_by_alias(catalog: Catalog, name: str, device_id: str) -> None:
     assert catalog.accelerator(name).id == device_id
+
+
+def test_a_device_smaller_than_the_system_reserve_has_no_usable_memory_and_nothing_fits():
+    from core.devices import TypedDevice, typed_accelerator
+    from core.estimate import MemoryRequest
+    from core.fit import device_fit_matrix
+    from core.catalog import load_catalog
+
+    board = typed_accelerator(TypedDevice(memory_bytes=2**29, kind="cpu"))  # 0.5 GiB
+    catalog = load_catalog().with_accelerators((board,))
+    rows = device_fit_matrix(MemoryRequest(model="e2b", gpu=board.id), catalog)
+    assert rows and all(r.usable_bytes == 0 and r.verdict == "does_not_fit" for r in rows)

@@ -11,7 +11,7 @@ def move_to(app, page: str):
 
 
 def widget(app, label: str):
-    for kind in (app.selectbox, app.number_input, app.multiselect, app.slider):
+    for kind in (app.selectbox, app.number_input, app.multiselect, app.slider, app.select_slider, app.radio):
         for element in kind:
             if element.label == label:
                 return element
