@@ -87,6 +87,10 @@ def _hardware(catalog: Catalog, row: FitRow) -> str:
     return f"{row.gpus} x {catalog.accelerator(row.gpu).name}"
 
 
+def _requests(count: int) -> str:
+    return f"{count:,} request" + ("" if count == 1 else "s")
+
+
 def _points_phrase(catalog: Catalog, lost: dict[str, float]) -> str:
     """'gives up 2.6 points on MMLU Pro (9.6 on BigBench Hard at most)' over percent benchmarks."""
     percent = [b.benchmark for b in catalog.benchmarks if b.unit == HEADLINE_UNIT and b.benchmark in lost]
@@ -194,14 +198,14 @@ def recommend(rows: Sequence[FitRow], catalog: Catalog) -> Recommendation:
         text = (
             f"Run {_name(catalog, best.model, best.weight_format, best.engine)} on {_hardware(catalog, best_row)}: "
             f"{fit_phrase}; it could take up to {best.max_context_tokens:,} tokens of context, or "
-            f"{best.max_concurrent_sequences:,} sequences at once at the planned context."
+            f"{_requests(best.max_concurrent_sequences)} at once at the planned context."
         )
     if cheaper:
         # The cheaper option that keeps the most quality is the one worth naming.
         closest = max(cheaper, key=lambda option: option.quality)
         saved = gib(best.total_bytes - closest.total_bytes)
         text += (
-            f" Cheaper: {_name(catalog, closest.model, closest.weight_format, closest.engine)} saves "
-            f"{saved:,.1f} GiB and {_points_phrase(catalog, closest.given_up)}."
+            f" A smaller alternative: {_name(catalog, closest.model, closest.weight_format, closest.engine)} "
+            f"needs {saved:,.1f} GiB less and {_points_phrase(catalog, closest.given_up)}."
         )
     return Recommendation(best=best, cheaper=cheaper, text=text)

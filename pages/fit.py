@@ -13,8 +13,9 @@ from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
+from ui.fit_chart import verdict_heatmap
 from ui.views import verdict_matrix
-from ui.widgets import page_header, download_table, scenario_params, scenario_sidebar
+from ui.widgets import download_figure, download_table, page_header, scenario_params, scenario_sidebar
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
@@ -58,22 +59,34 @@ gemma_rows = [r for r in rows if has_benchmarks(catalog, r.model)]
 advice = recommend(gemma_rows, catalog) if gemma_rows else None
 if advice is not None:
     (st.success if advice.best else st.warning)(advice.text, icon=":material/recommend:")
+    st.caption(
+        "Quality: the release benchmarks, measured in bf16. Quantised formats are assumed to keep "
+        "those scores (Google published bf16 figures only); fewer bits usually cost some quality, "
+        "most at 2-3 bits per weight."
+    )
 if custom_ids:
     st.caption(
         "Your own models are sized like Gemma 4 (same engine rules) but have no release benchmark "
         "scores, so the recommendation and the quality column cover Gemma 4 only."
     )
 
-st.subheader("Variant x weight format")
-matrix = verdict_matrix(rows, names, format_names)
-st.dataframe(matrix, key="fit_matrix")
-download_table(matrix.rename_axis("model").reset_index(), f"gemma4-fit-matrix-{accelerator.id}", "fit_matrix_csv")
+st.subheader("Every model, format and runtime on this device")
+model_labels = {
+    m: f"{names[m]}<br>quality {quality_score(catalog, m):.2f}" if has_benchmarks(catalog, m) else names[m]
+    for m in names
+}
+best_cell = (advice.best.model, advice.best.weight_format, advice.best.engine) if advice and advice.best else None
+picture = verdict_heatmap(rows, model_labels, format_names, best_cell, f"What runs on {request.gpus} x {accelerator.name}")
+st.plotly_chart(picture, key="fit_heatmap", config={"displayModeBar": False})
+download_figure(picture, f"gemma4-fit-{accelerator.id}", "fit_heatmap")
 st.caption(
-    "Each cell: fits / tight (under 5% free) / runs with offload (part of the model in host RAM, "
-    "much slower) / does not fit, GiB free, the longest context that fits and the most sequences "
-    "at the chosen context. llama.cpp and Ollama keep 1 GiB free per GPU (--fit-target) and move "
-    "layers or experts to the CPU rather than fail."
+    "Blue: fits; amber: tight (under 5% free); orange: runs with part of the model in ordinary RAM "
+    "(much slower); grey: does not fit. Each cell gives the memory left (or missing). The red box "
+    "is the recommendation. llama.cpp and Ollama keep 1 GiB free per GPU (--fit-target) and move "
+    "layers or experts to the CPU rather than fail. Quality: 1 = the best Gemma 4 model on every release benchmark."
 )
+matrix = verdict_matrix(rows, names, format_names)
+download_table(matrix.rename_axis("model").reset_index(), f"gemma4-fit-matrix-{accelerator.id}", "fit_matrix_csv")
 
 detail = pd.DataFrame(
     {

@@ -15,7 +15,7 @@ PAGES = {
     "": 0,  # the start page, the default
     "models": 0,
     "planner": 4,
-    "fit": 0,
+    "fit": 1,
     "quality": 2,
     "throughput": 1,
     "accuracy": 1,

@@ -53,7 +53,7 @@ def test_h100_at_8192_tokens_recommends_31b(catalog):
     assert a4b.given_up["MMLU Pro"] == pytest.approx(2.6)
     assert a4b.given_up["OmniDocBench"] == pytest.approx(0.018)
     assert a4b.given_up["Codeforces Elo"] == pytest.approx(432)
-    assert "Cheaper: Gemma 4 26B-A4B in BF16 with transformers saves" in result.text
+    assert "A smaller alternative: Gemma 4 26B-A4B in BF16 with transformers needs" in result.text
     assert "gives up 2.6 points on MMLU Pro" in result.text
 
 
@@ -124,7 +124,7 @@ def test_ties_in_quality_go_to_more_bits_then_more_headroom(catalog):
     # E2B: bf16 uses more memory than the best, so its highest-precision cheaper format is fp8.
     assert [(o.model, o.weight_format) for o in result.cheaper] == [("gemma-4-e2b", "fp8")]
     assert result.cheaper[0].given_up["MMLU Pro"] == pytest.approx(69.4 - 60.0)
-    assert "saves 2.0 GiB and gives up 9.4 points on MMLU Pro (15.2 on GPQA Diamond at most)" in result.text
+    assert "needs 2.0 GiB less and gives up 9.4 points on MMLU Pro (15.2 on GPQA Diamond at most)" in result.text
 
 
 def test_tight_fit_says_so(catalog):

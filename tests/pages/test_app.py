@@ -202,8 +202,8 @@ def test_gpu_fit_page_shows_the_core_recommendation_and_matrix():
     request = MemoryRequest(model="31b", engine="llama.cpp", kv_cache_dtype="q8_0", context_tokens=16_384, gpu="nvidia-rtx-4090")
     rows = fit_matrix(request, CATALOG)
     assert app.success[0].value == recommend(rows, CATALOG).text
-    matrix = app.dataframe[0].value
-    assert matrix.shape == (4, len({r.weight_format for r in rows}))
+    (heatmap, *_) = plotly_traces(app.get("plotly_chart")[0])
+    assert len(heatmap["x"]) == 4 and len(heatmap["y"]) == len({r.weight_format for r in rows})
     detail = table(app, "needed (GiB)")
     assert len(detail) == len(rows)
     assert list(detail["needed (GiB)"]) == [round(r.total_bytes / 2**30, 2) for r in rows]
