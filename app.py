@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui.export import warm_up_in_background
 from ui.heap import freeze_warm_heap
+from ui.layout import narrow_screen_fixes
 from ui.link_limits import watch_link_limits
 from ui.navigation import run_pages
 
@@ -26,4 +27,5 @@ PAGES = [
 freeze_warm_heap()
 warm_up_in_background()
 watch_link_limits()
+narrow_screen_fixes()
 run_pages(PAGES)

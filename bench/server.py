@@ -153,10 +153,14 @@ class Scenario:
     cpu_ms: list[float] = field(default_factory=list)
     wall_ms: list[float] = field(default_factory=list)
     runs: int = 0
+    # The start page offers context in steps (8K, 16K...): it changes the number of users instead.
+    changes_users: bool = False
 
     def next_query(self) -> dict[str, str]:
         # A new context every time (no cache hits flatter the figure); models and accuracy
         # have no scenario, so theirs is a plain rerun, as in bench/app.py.
+        if self.changes_users:
+            return self.query | {"users": str(1 + self.runs % 1024)}
         if not self.changes_context:
             return self.query
         return self.query | {"ctx": str(CONTEXT_START_TOKENS + CONTEXT_STEP_TOKENS * self.runs)}
@@ -171,7 +175,8 @@ def scenarios() -> list[Scenario]:
     )
     return [
         # The default page lives at the root: the frontend names it "" whatever its url_path.
-        Scenario("Models (plain rerun)", "", {}, False),
+        Scenario("What can I run? (start, serving N users)", "", {"use": "serving"}, False, changes_users=True),
+        Scenario("Models (plain rerun)", "models", {}, False),
         Scenario("Memory planner", "planner", {}, True),
         Scenario("Memory planner with two imported models", "planner", {"custom": own}, True),
         Scenario("Device fit", "fit", {}, True),

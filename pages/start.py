@@ -15,7 +15,7 @@ from ui.glossary import device_word, explain_format, term
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, choice, integer
-from ui.widgets import copy_link, gpu_label, gpu_options, scenario_params, typed_device_inputs
+from ui.widgets import copy_link, download_table, gpu_label, gpu_options, scenario_params, typed_device_inputs
 
 DEVICE_PARAMS = ("gpu", "count", "dev_mem", "dev_kind", "dev_bw", "host_gib")
 CONTEXT_STEPS = [2_048, 4_096, 8_192, 16_384, 32_768, 65_536, 131_072, 262_144]
@@ -181,6 +181,7 @@ st.dataframe(
         "quality (1 = best)": st.column_config.NumberColumn(help=term("quality")),
     },
 )
+download_table(alternatives, f"gemma4-options-{accelerator.id}", "start_alternatives_csv")
 st.caption(
     "The first row is the recommendation; the others are smaller models that also run here, "
     "each in its best-fitting format. Scores are from Google's release (bf16); quantised formats "

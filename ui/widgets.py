@@ -339,20 +339,19 @@ def download_figure(fig: object, file_stem: str, key: str) -> None:
     from ui.export import export_available, figure_html, figure_png, figure_svg
 
     available, reason = export_available()
-    columns = st.columns([1, 1, 1, 4], gap="small")
-    with columns[0]:
+    # A wrapping row sized by its buttons: fixed columns cut the labels to "P", "S", "H" at 800 px.
+    row = st.container(horizontal=True, gap="small")
+    with row:
         st.download_button(
             "PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
             key=f"{key}_png", disabled=not available, icon=":material/image:", on_click="ignore",
             help=reason if not available else "The chart as a PNG image (1200 x 650, 2x scale)",
         )
-    with columns[1]:
         st.download_button(
             "SVG", data=lambda: figure_svg(fig), file_name=f"{file_stem}.svg", mime="image/svg+xml",
             key=f"{key}_svg", disabled=not available, icon=":material/draw:", on_click="ignore",
             help=reason if not available else "The chart as a scalable SVG",
         )
-    with columns[2]:
         st.download_button(
             "HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
             key=f"{key}_html", icon=":material/code:", on_click="ignore",

@@ -1,0 +1,93 @@
+"""What a new user and a stakeholder with a link see, in a real browser: the start page's answer,
+one scenario across pages, and an 800 px window where nothing is cut off."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import wait_for_script_to_finish
+
+ANSWER = '[class*="st-key-answer_card"]'
+# A cell that cuts its text shows "..." or one letter: its content is wider than its box.
+TRUNCATED = """
+selector => [...document.querySelectorAll(selector)]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.innerText)
+"""
+
+
+def answer_headline(page: Page) -> str:
+    card = page.locator(ANSWER)
+    expect(card).to_be_visible()
+    return card.locator("h3").first.inner_text()
+
+
+def test_one_4090_and_a_32k_chat_gets_an_answer_card_first(open_app):
+    page = open_app("?gpu=nvidia-rtx-4090&ctx=32768")
+    expect(page.locator("h1").first).to_have_text("What can I run?")
+    assert answer_headline(page).startswith("Run Gemma 4 ")
+    labels = page.locator(f'{ANSWER} [data-testid="stMetricLabel"]')
+    expect(labels).to_have_count(4)
+    assert [m.strip() for m in labels.all_inner_texts()] == ["MMLU Pro score", "Speed per user", "Memory", "Longest context"]
+    # The card comes before anything else the page shows below the inputs.
+    card_top = page.locator(ANSWER).bounding_box()["y"]
+    assert card_top < page.get_by_text("The alternatives, and what each gives up").bounding_box()["y"]
+
+
+def test_a_pi_5_is_answered_with_a_small_model(open_app):
+    page = open_app("?gpu=rpi5-8gb")
+    assert answer_headline(page) in {f"Run Gemma 4 {m} with {r}" for m in ("E2B", "E4B") for r in ("llama.cpp", "Ollama")}
+
+
+def test_a_16_gb_macbook_is_answered_with_a_mac_runtime(open_app):
+    page = open_app("?gpu=apple-m4-16gb")
+    assert answer_headline(page).endswith(("with MLX", "with llama.cpp", "with Ollama"))
+
+
+def test_changing_the_use_case_redraws_the_answer(open_app):
+    page = open_app("?gpu=nvidia-rtx-4090")
+    before = page.locator(f'{ANSWER} [data-testid="stMetricValue"]').all_inner_texts()
+    page.get_by_text("Long documents").click()
+    page.wait_for_url("**use=documents*", timeout=30_000)
+    wait_for_script_to_finish(page)
+    after = page.locator(f'{ANSWER} [data-testid="stMetricValue"]').all_inner_texts()
+    assert after != before
+
+
+def test_a_31b_128k_two_h100_link_keeps_its_scenario_on_the_next_page(app_server, browser):
+    """A stakeholder opens the link in a fresh browser and clicks through to Device fit."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{app_server}/planner?models=gemma-4-31b&ctx=131072&gpus=nvidia-h100-sxm&count=2")
+        wait_for_script_to_finish(page)
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Device fit").click()
+        page.wait_for_url("**/fit?*", timeout=30_000)
+        wait_for_script_to_finish(page)
+        assert "ctx=131072" in page.url and "count=2" in page.url
+        expect(page.get_by_role("spinbutton", name="Context tokens per sequence")).to_have_value("131072")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", ["", "planner", "fit", "throughput"])
+def test_at_800_pixels_the_sidebar_starts_collapsed_and_nothing_is_cut_off(app_server, browser, path):
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{app_server}/{path}")
+        wait_for_script_to_finish(page)
+        expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "true")
+        page.wait_for_timeout(500)  # the sidebar's closing transition
+        assert page.evaluate(TRUNCATED, '[data-testid="stMetricValue"] > div') == []
+        assert page.evaluate(TRUNCATED, '[data-testid="stMetricValue"] p') == []
+        assert page.evaluate(TRUNCATED, '[data-testid="stDownloadButton"] button p') == []
+        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    finally:
+        context.close()
+
+
+def test_at_1280_pixels_the_sidebar_stays_open(open_app):
+    page = open_app("planner")
+    expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "false")
