@@ -14,6 +14,7 @@ from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState
 from ui.fit_chart import verdict_heatmap
+from ui.glossary import device_word
 from ui.views import verdict_matrix
 from ui.widgets import download_figure, download_table, page_header, scenario_params, scenario_sidebar
 
@@ -37,8 +38,8 @@ format_names = {f.id: f.display_name for f in catalog.weight_formats}
 page_header(
     "Device fit",
     state,
-    f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB usable by the GPU as "
-    f"reported) · runtimes: {runtime_names} · {request.kv_cache_dtype} KV cache (or the runtime's own) · "
+    f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB usable by the "
+    f"{device_word(accelerator)} as reported) · runtimes: {runtime_names} · {request.kv_cache_dtype} KV cache (or the runtime's own) · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)",
 )
 

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.estimate import MemoryRequest, PlanningError, estimate
+from ui.glossary import term
 from ui.loaders import catalog_or_stop, models_table
 from ui.navigation import through_app
 from ui.state import PageState
@@ -28,9 +29,14 @@ st.dataframe(
     hide_index=True,
     key="models_family",
     column_config={
-        "total params (B)": st.column_config.NumberColumn(format="%.2f", help="Every parameter, encoders included"),
-        "active per token (B)": st.column_config.NumberColumn(format="%.2f", help="What one text token reads: top-8 of 128 experts on 26B-A4B"),
-        "effective (B)": st.column_config.NumberColumn(format="%.2f", help="E models: total less the token embedding and the per-layer-embedding table"),
+        "total params (B)": st.column_config.NumberColumn(format="%.2f", help="Every parameter (billions), image and audio encoders included"),
+        "active per token (B)": st.column_config.NumberColumn(format="%.2f", help="What one text token reads: top-8 of 128 experts on 26B-A4B (a mixture of experts)"),
+        "effective (B)": st.column_config.NumberColumn(format="%.2f", help=term("effective (B)")),
+        "sliding window": st.column_config.NumberColumn(help=term("sliding window")),
+        "KV-shared layers": st.column_config.NumberColumn(help=term("KV-shared")),
+        "KV bytes/token, full layers (bf16)": st.column_config.NumberColumn(help="Conversation memory (KV cache) each token adds in the layers that see the whole context. " + term("KV cache")),
+        "KV bytes/token, sliding layers (bf16)": st.column_config.NumberColumn(help="The same for the sliding-window layers, until their window is full; then it stops growing."),
+        "max context": st.column_config.NumberColumn(help=term("context")),
     },
 )
 download_table(family, "gemma4-models", "models_family_csv")
@@ -49,7 +55,7 @@ for model in catalog.models:
     if text.num_kv_shared_layers:
         notes.append(f"last {text.num_kv_shared_layers} layers share earlier layers' KV cache")
     if text.hidden_size_per_layer_input:
-        notes.append("per-layer embeddings (PLE): a lookup table that can live in host memory")
+        notes.append("per-layer embeddings (PLE): a lookup table that can live in ordinary RAM instead of GPU memory")
     if text.enable_moe_block:
         notes.append(f"mixture of experts: {text.num_experts} experts of width {text.moe_intermediate_size}, top-{text.top_k_experts}, plus a dense MLP")
     if text.use_double_wide_mlp:

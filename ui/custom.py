@@ -172,7 +172,7 @@ def custom_models_sidebar(state: PageState, catalog: Catalog) -> None:
                 args=(page_key, value), help=f"Remove {untrusted.markdown_literal(name)}",
             )
         if len(values) < MAX_IMPORTED_MODELS:
-            st.text_input("Name", key=f"{page_key}_name", max_chars=48, placeholder="e.g. Llama 3.1 8B")
+            st.text_input("Name", key=f"{page_key}_name", max_chars=48, placeholder="e.g. Llama 3.1 8B", help="How the model is labelled in charts and tables (plain text, up to 48 characters).")
             st.file_uploader(
                 "config.json", type=["json"], key=f"{page_key}_file",
                 help="The model's config.json (at most 1 MiB), or a scenario file this page saved.",

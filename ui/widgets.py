@@ -17,6 +17,7 @@ from core.engines.registry import ENGINES, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
 from core.runtimes import default_format, default_kv_cache, device_refusal, format_for, formats_for, runtimes_for
 from ui import untrusted
+from ui.glossary import explain_format, term
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
 
 GpuMode = Literal["many", "one", "none"]
@@ -159,7 +160,7 @@ def scenario_sidebar(
             gpus = [state.value("gpu")]
         if TYPED_DEVICE_ID in gpus:
             devices = (typed_device_inputs(state, st.sidebar),)
-        bar.number_input("Device count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help="GPUs serving one model together; memory adds up, and each runs its own process.")
+        bar.number_input("Device count (tensor parallel)", min_value=1, max_value=64, key=key("count"), help=f"{term('tensor parallel')} Memory adds up, and each runs its own process.")
         gpu_count = int(state.value("count"))
     device_catalog = catalog.with_accelerators(devices)
     accelerator = device_catalog.accelerator(gpus[0]) if gpus else None
@@ -173,8 +174,8 @@ def scenario_sidebar(
     )
     bar.selectbox(
         "Runtime", engine_options, format_func=labels.get, key=key("engine"),
-        help="The software that runs the model: vLLM, llama.cpp (llama-server), Ollama, MLX or transformers. "
-        "How each keeps the KV cache, what it loads by default and whether it offloads differ.",
+        help=f"{term('runtime')} vLLM serves many users on datacenter GPUs; llama.cpp (llama-server) and Ollama "
+        "run GGUF files anywhere, spilling to RAM when needed; MLX runs on Macs; transformers is the reference.",
     )
     choice_ = state.value("engine")
     if choice_ == ALL_RUNTIMES:
@@ -208,22 +209,17 @@ def scenario_sidebar(
         bar.selectbox(
             "Weight format", list(labels), format_func=labels.get, key=key("weights"),
             on_change=state.mark_chosen, args=("weights",),
-            help="The file the runtime loads. GGUF sizes are computed tensor by tensor from llama-quantize's rules; "
-            "bits per weight include quantisation scales.",
+            help=f"The file the runtime loads. Now: {explain_format(catalog.weight_format(state.value('weights')))} "
+            "GGUF sizes are computed tensor by tensor from llama-quantize's rules; bits per weight include quantisation scales.",
         )
-    kv_labels = {k.id: f"{k.display_name} ({k.bits_per_value:g} bits)" for k in kv_types}
-    bar.selectbox(
-        "KV cache type", list(kv_labels), format_func=kv_labels.get, key=key("kv"),
-        help="How each cached key and value is stored. With every runtime, one that lacks this type uses its own default.",
-    )
     bar.number_input(
         "Context tokens per sequence", min_value=1, max_value=MAX_CONTEXT_TOKENS, step=1024, key=key("ctx"),
-        help="Prompt plus answer tokens one sequence holds (media and thinking tokens come on top). "
+        help=f"{term('context')} Prompt plus answer tokens one sequence holds (media and thinking tokens come on top). "
         "E2B and E4B take up to 131,072, 26B-A4B and 31B up to 262,144.",
     )
     bar.number_input(
         "Concurrent sequences", min_value=1, max_value=4096, step=1, key=key("seqs"),
-        help="Requests served at the same time, each holding the full context.",
+        help=f"{term('concurrent sequences')}",
     )
     with bar.expander("Images, audio, thinking"):
         st.number_input("Images per request", min_value=0, max_value=64, key=key("images"), help="Each image takes its token budget plus 2 delimiter tokens of context.")
@@ -232,9 +228,16 @@ def scenario_sidebar(
         st.number_input("Thinking tokens", min_value=0, max_value=32_768, step=500, key=key("thinking"), help="Reasoning tokens before the answer occupy the context too (up to about 4,000).")
         st.checkbox("Text only (no image or audio encoders)", key=key("text_only"), help="llama.cpp --no-mmproj; transformers' and MLX's text-only models. vLLM and Ollama load the encoders anyway.")
         st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory (llama.cpp always does).")
-    with bar.expander("Runtime settings"):
+    kv_labels = {k.id: f"{k.display_name} ({k.bits_per_value:g} bits)" for k in kv_types}
+    # The simple view: what a stakeholder decides stays in sight; the runtime's knobs wait in here.
+    with bar.expander("Runtime settings (KV cache type, batch, memory share)"):
+        st.selectbox(
+            "KV cache type", list(kv_labels), format_func=kv_labels.get, key=key("kv"),
+            help="How each cached key and value is stored; 8 bits halve the conversation memory of 16. "
+            f"With every runtime, one that lacks this type uses its own default. {term('KV cache')}",
+        )
         if engine in ("llama.cpp", "ollama") or (every_runtime and choice_ == ALL_RUNTIMES):
-            st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help="llama-server's physical batch: sizes the sliding-window cache and the compute buffer (Ollama picks its own).")
+            st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help=f"{term('n_ubatch')} Sizes the sliding-window cache and the compute buffer (Ollama picks its own).")
             st.checkbox("--swa-full", key=key("swa_full"), help="Give sliding layers a full-length cache (off in llama-server).")
             st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences (llama-server's default -np auto already shares one pool across 4 slots).")
         if engine == "vllm" or (every_runtime and choice_ == ALL_RUNTIMES):
