@@ -103,7 +103,7 @@ row = result.best_row
 plan = result.plan
 with st.container(border=True, key="answer_card"):
     st.subheader(f"Run {model.display_name} with {runtime.short_name}")
-    st.caption(f"{explain_format(weight_format)} {term('runtime')}")
+    st.caption(explain_format(weight_format))
     headline = next(b for b in catalog.benchmarks if b.benchmark == HEADLINE_BENCHMARK)
     quality, speed, memory, context = st.columns(4)
     quality.metric(
@@ -120,12 +120,12 @@ with st.container(border=True, key="answer_card"):
         help=f"What the model, its conversation memory (KV cache) and the runtime need, of "
         f"{row.usable_bytes / 2**30:,.1f} GiB usable on the {device_word(accelerator)}. {term('KV cache')}",
     )
-    context.metric("Longest context", f"{row.max_context_tokens:,} tokens", help=term("context"))
+    context.metric("Longest context (tokens)", f"{row.max_context_tokens:,}", help=term("context"))
     share = min(1.0, row.total_bytes / row.usable_bytes) if row.usable_bytes else 1.0
     st.progress(
         share,
         text=f"{row.total_bytes / 2**30:,.1f} of {row.usable_bytes / 2**30:,.1f} GiB usable on {hardware} "
-        f"({row.verdict.replace('_', ' ')}; {row.headroom_bytes / 2**30:,.1f} GiB {term('headroom').split(':')[0].lower()} spare)",
+        f"({row.verdict.replace('_', ' ')}, {row.headroom_bytes / 2**30:,.1f} GiB spare)",
     )
     if row.offload is not None:
         st.warning(
@@ -149,8 +149,10 @@ ours_kv = result.estimate.kv_cache_bytes
 if ours_kv and naive_kv > ours_kv:
     st.info(
         f"A typical online calculator would put this plan's conversation memory at {naive_kv / 2**30:,.1f} GiB, "
-        f"{naive_kv / ours_kv:,.1f} times the {ours_kv / 2**30:,.2f} GiB it really takes ({term('sliding window')}) "
-        f"and the whole plan at {result.estimate.naive_total_bytes / 2**30:,.1f} GiB instead of {result.estimate.total_bytes / 2**30:,.1f}.",
+        f"{naive_kv / ours_kv:,.1f} times the {ours_kv / 2**30:,.2f} GiB it really takes, and the whole plan at "
+        f"{result.estimate.naive_total_bytes / 2**30:,.1f} GiB instead of {result.estimate.total_bytes / 2**30:,.1f}. "
+        "Most Gemma 4 layers only look back 512 or 1,024 tokens, so their memory stops growing; "
+        "the small models also share caches between layers.",
         icon=":material/lightbulb:",
     )
 
@@ -176,7 +178,7 @@ st.dataframe(
     hide_index=True,
     key="start_alternatives",
     column_config={
-        "memory (GiB)": st.column_config.NumberColumn(help=term("headroom")),
+        "memory (GiB)": st.column_config.NumberColumn(help="What the option needs on the device: weights, conversation memory (KV cache) and the runtime's own."),
         "points given up": st.column_config.NumberColumn(format="%.1f", help=f"{HEADLINE_BENCHMARK} points against the recommended model (negative = worse)"),
         "quality (1 = best)": st.column_config.NumberColumn(help=term("quality")),
     },

@@ -29,7 +29,7 @@ def test_one_4090_and_a_32k_chat_gets_an_answer_card_first(open_app):
     assert answer_headline(page).startswith("Run Gemma 4 ")
     labels = page.locator(f'{ANSWER} [data-testid="stMetricLabel"]')
     expect(labels).to_have_count(4)
-    assert [m.strip() for m in labels.all_inner_texts()] == ["MMLU Pro score", "Speed per user", "Memory", "Longest context"]
+    assert [m.strip() for m in labels.all_inner_texts()] == ["MMLU Pro score", "Speed per user", "Memory", "Longest context (tokens)"]
     # The card comes before anything else the page shows below the inputs.
     card_top = page.locator(ANSWER).bounding_box()["y"]
     assert card_top < page.get_by_text("The alternatives, and what each gives up").bounding_box()["y"]

@@ -26,7 +26,7 @@ def test_the_default_page_asks_for_the_device_and_answers_first():
     assert app.title[0].value == "What can I run?"
     assert widget(app, "Your device").value == "nvidia-rtx-4090"
     assert headline(app).startswith("Run Gemma 4 ")
-    assert set(metrics(app)) == {"MMLU Pro score", "Speed per user", "Memory", "Longest context"}
+    assert set(metrics(app)) == {"MMLU Pro score", "Speed per user", "Memory", "Longest context (tokens)"}
 
 
 def test_a_pi_5_gets_a_small_model_under_a_cpu_runtime():
