@@ -56,7 +56,8 @@ def breakdown_table_gib(rows: pd.DataFrame) -> pd.DataFrame:
     for column in (*PARTS, "Total", "Host memory (PLE table)", "Naive KV cache", "Naive total"):
         table[f"{column} (GiB)"] = (rows[column] / BYTES_PER_GIB).round(3)
     kv = rows["KV cache, full attention"] + rows["KV cache, sliding attention"]
-    table["naive KV / ours"] = (rows["Naive KV cache"] / kv.where(kv > 0)).round(1)
+    # How many times a common calculator overstates the KV cache (every layer full, no sharing).
+    table["naive calculator KV (x real)"] = (rows["Naive KV cache"] / kv.where(kv > 0)).round(1)
     return table
 
 
@@ -80,7 +81,7 @@ def fit_rows(results: Sequence[tuple[str, str, FitResult]], catalog: Catalog) ->
         [
             {
                 "model": label,
-                "GPU": f"{r.gpus} x {catalog.accelerator(gpu).name}",
+                "device": f"{r.gpus} x {catalog.accelerator(gpu).name}",
                 "verdict": VERDICT_LABELS[r.verdict],
                 "needed (GiB)": round(r.total_bytes / BYTES_PER_GIB, 2),
                 "usable (GiB)": round(r.usable_bytes / BYTES_PER_GIB, 2),
