@@ -160,7 +160,7 @@ def test_uploading_a_config_adds_the_model_and_the_link_reopens_it(open_app, app
     page = open_app("planner?models=gemma-4-31b&engine=transformers&ctx=8192")
     charts_drawn(page, 2)
     page.get_by_text("Your own model (config.json)").click()
-    page.get_by_label("Name").fill("Llama 3.1 8B")
+    page.get_by_label("Name", exact=True).fill("Llama 3.1 8B")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(config))
     expect(page.locator('[data-testid="stFileChipName"]')).to_have_text("llama-3.1-8b.json")
     wait_for_script_to_finish(page)
