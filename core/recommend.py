@@ -15,6 +15,10 @@ from core.units import gib
 # A clean fit beats a tight one whatever the quality: a tight fit can fail under load; running
 # partly from host memory (offload) comes last, being many times slower.
 VERDICT_PREFERENCE: tuple[Verdict, ...] = ("fits", "tight", "fits_with_offload")
+# Formats below this many bits per weight lose noticeably more than the 4-bit ones: llama.cpp's
+# quantize tool lists, on Llama-3-8B, Q4_K_M at +0.18 perplexity, Q3_K_M at +0.66 and Q2_K at
+# +3.52 (tools/quantize/quantize.cpp, QUANT_OPTIONS descriptions).
+QUALITY_FLOOR_BITS = 4.0
 # given_up is rounded so that 85.2 - 82.6 reads 2.6, not 2.6000000000000085.
 GIVEN_UP_DECIMALS = 6
 # The headline benchmark unit for "points" in the text: percentage points read plainly.
@@ -115,11 +119,15 @@ def _best_row(rows: Sequence[FitRow], catalog: Catalog) -> FitRow | None:
     for wanted in VERDICT_PREFERENCE:
         candidates = [row for row in rows if row.verdict == wanted]
         if candidates:
-            # Highest quality; then more bits per weight (closer to the measured bf16); then the
-            # device's usual runtime (vLLM on an H100, not Ollama with more room); then room.
+            # A file of at least 4 bits per weight first: the release scores are bf16, and below
+            # 4 bits the loss is no longer small (llama.cpp's own perplexity tables), so a 3-bit
+            # 31B is named only where no 4-bit option fits. Then the highest quality; then more
+            # bits per weight (closer to the measured bf16); then the device's usual runtime
+            # (vLLM on an H100, not Ollama with more room); then room.
             return max(
                 candidates,
                 key=lambda row: (
+                    catalog.weight_format(row.weight_format).main_bits >= QUALITY_FLOOR_BITS,
                     quality_score(catalog, row.model),
                     catalog.weight_format(row.weight_format).main_bits,
                     runtime_order[row.engine],

@@ -171,3 +171,19 @@ def test_nothing_fits_when_the_engine_has_no_room_for_its_kv_cache(catalog):
     result = recommend([refused], catalog)
     assert result.best is None
     assert "leaves the engine 1.5 GiB short of a KV cache for one request" in result.text
+
+
+def test_a_file_under_4_bits_is_recommended_only_where_no_4_bit_option_fits():
+    # llama.cpp's quantize tool: Q4_K_M +0.18 perplexity on Llama-3-8B, Q3_K_M +0.66, Q2_K +3.52,
+    # so a 3-bit 31B is not "the best" on a 24 GB card where 26B-A4B fits at 4 bits.
+    from core.fit import device_fit_matrix
+
+    catalog = load_catalog()
+    agent = MemoryRequest(model="31b", gpu="nvidia-rtx-4090", context_tokens=32_768, thinking_tokens=4_000)
+    rows = device_fit_matrix(agent, catalog)
+    fitting = [r for r in rows if r.verdict == "fits"]
+    assert any(catalog.weight_format(r.weight_format).main_bits < 4 for r in fitting)  # the 3-bit 31B fits...
+    best = recommend(rows, catalog).best
+    assert catalog.weight_format(best.weight_format).main_bits >= 4  # ...but is not the answer
+    only_small = [r for r in rows if catalog.weight_format(r.weight_format).main_bits < 4]
+    assert catalog.weight_format(recommend(only_small, catalog).best.weight_format).main_bits < 4
