@@ -1,0 +1,400 @@
+"""The command that starts a plan in its runtime: flags from each runtime's own CLI, values from the plan."""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.catalog import Catalog, _data_dir, _read_csv
+from core.engines.base import EngineSettings
+from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES
+from core.estimate import REQUESTED, MemoryEstimate, MemoryRequest, PlanningError
+from core.fit import FitResult
+from core.runtimes import default_kv_cache, refusal
+from core.units import BYTES_PER_GIB
+
+# Every flag below was read in the runtime's own argument parser; docs/launch.md names the file
+# and commit for each. The tests hold the same lists, transcribed separately, so a typo fails.
+LAUNCH_REPOS_FILE = "launch_repos.csv"
+# vLLM's own defaults the plan leaves alone (vllm/engine/arg_utils.py): no flag is written for them.
+VLLM_DEFAULT_BLOCK_SIZE = 16
+# What the planner sizes vLLM's profiling run with (core/engines/vllm.py); vLLM's own default
+# depends on the GPU and the usage context, so the command pins the one the plan assumed.
+# llama-server's defaults (common/arg.cpp): -ub 512, --fit-target 1024 MiB.
+LLAMA_DEFAULT_UBATCH = 512
+LLAMA_DEFAULT_FIT_TARGET_MIB = 1024
+# transformers' quantisation configs for formats it quantises itself at load time.
+TRANSFORMERS_QUANTISE_ON_LOAD = {
+    "bnb-nf4": (
+        "BitsAndBytesConfig",
+        'BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)',
+    ),
+    "int8": ("BitsAndBytesConfig", "BitsAndBytesConfig(load_in_8bit=True)"),
+    "fp8": ("FineGrainedFP8Config", "FineGrainedFP8Config()"),
+}
+# vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
+VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
+
+
+class LaunchCommand(BaseModel):
+    """How to start one plan: a shell command (or a Python snippet) and why each flag is there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runtime: str
+    command: str = Field(min_length=1)
+    language: Literal["bash", "python"]
+    notes: tuple[str, ...] = Field(description="one line per non-obvious flag or assumption")
+
+
+class LaunchRepo(BaseModel):
+    """One row of data/launch_repos.csv: where a runtime downloads a format of a model from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    runtime: str = Field(min_length=1)
+    weight_format: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    repo: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$")
+    source: str = Field(min_length=1)
+
+
+@lru_cache(maxsize=8)
+def _load_repos(path: Path) -> dict[tuple[str, str, str], LaunchRepo]:
+    rows = _read_csv(path, LaunchRepo)
+    return {(row.runtime, row.weight_format, row.model): row for row in rows}
+
+
+def launch_repos(data_dir: Path | None = None) -> dict[tuple[str, str, str], LaunchRepo]:
+    """(runtime, format, model) -> repository, from data/launch_repos.csv (raises CatalogError
+    naming the file, row and field when it is malformed)."""
+    return _load_repos(_data_dir(data_dir) / LAUNCH_REPOS_FILE)
+
+
+def launch_refusal(request: MemoryRequest, catalog: Catalog) -> str | None:
+    """One line saying why the request's runtime cannot run its format on its device; None
+    when it can. The words are core.runtimes.refusal's, as everywhere else."""
+    try:
+        from core.engines.registry import engine_policy
+
+        engine = engine_policy(request.engine).id
+        weight_format = catalog.weight_format(request.weight_format)
+        accelerator = catalog.accelerator(request.gpu) if request.gpu else None
+    except ValueError as error:
+        return str(error)
+    return refusal(catalog, engine, weight_format, accelerator)
+
+
+def launch_command(
+    request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None = None
+) -> LaunchCommand:
+    """The command that starts `result`'s plan in its runtime. Raises PlanningError with one
+    line when the runtime cannot run it."""
+    reason = launch_refusal(request.model_copy(update={"engine": result.engine, "weight_format": result.weight_format}), catalog)
+    if reason:
+        raise PlanningError(reason)
+    plan = _Plan(request, result, catalog, fit)
+    build = {
+        "vllm": _vllm,
+        "llama.cpp": _llama_server,
+        "ollama": _ollama,
+        "mlx": _mlx,
+        "transformers": _transformers,
+    }[result.engine]
+    command, language, notes = build(plan)
+    if fit is not None and fit.verdict == "does_not_fit":
+        notes.append(
+            f"This plan does not fit on {fit.gpus} x {fit.gpu} (short by {fit.shortfall_bytes / BYTES_PER_GIB:,.2f} GiB): "
+            "the command is what the plan would run, and it will fail to start or run out of memory"
+        )
+    return LaunchCommand(runtime=result.engine, command=command, language=language, notes=tuple(notes))
+
+
+class _Plan:
+    """What every builder reads: the request, its estimate, fit and the repositories."""
+
+    def __init__(self, request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None):
+        self.request = request
+        self.result = result
+        self.fit = fit
+        self.settings: EngineSettings = request.engine_settings
+        self.model = catalog.model(result.model)
+        self.weight_format = catalog.weight_format(result.weight_format)
+        self.repos = launch_repos()
+
+    def repo(self) -> LaunchRepo | None:
+        return self.repos.get((self.result.engine, self.weight_format.id, self.model.id))
+
+    @property
+    def tokens(self) -> int:
+        """Tokens one sequence holds: context, media and thinking (what a context limit must admit)."""
+        return self.result.sequence_tokens
+
+    @property
+    def sequences(self) -> int:
+        return self.result.concurrent_sequences
+
+    def offload_flags(self, method: str) -> str | None:
+        offload = self.fit.offload if self.fit is not None else None
+        return offload.flags if offload is not None and offload.method == method else None
+
+
+def _placeholder(what: str) -> str:
+    return f"<{what}>"
+
+
+def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    result, settings = plan.result, plan.settings
+    notes: list[str] = []
+    row = plan.repo()
+    quantise = VLLM_QUANTISE_ON_LOAD.get(plan.weight_format.id)
+    if row is not None:
+        repo = row.repo
+        notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
+    elif plan.weight_format.id in ("bf16", "fp16") or quantise:
+        repo = plan.model.hf_repo_id
+        notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
+    else:
+        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.model.hf_repo_id}")
+        notes.append(
+            f"{repo} is a placeholder: no published {plan.weight_format.display_name} checkpoint of "
+            f"{plan.model.display_name} is on file; put the repository you use there"
+        )
+    args = ["vllm", "serve", repo]
+    args += ["--max-model-len", str(plan.tokens)]
+    notes.append(
+        f"--max-model-len {plan.tokens:,}: the tokens one request holds (context "
+        f"{result.context_tokens:,}, media {result.media_tokens:,}, thinking "
+        f"{plan.tokens - result.context_tokens - result.media_tokens:,})"
+    )
+    args += ["--max-num-seqs", str(plan.sequences)]
+    notes.append(f"--max-num-seqs {plan.sequences}: the concurrent sequences planned")
+    args += ["--tensor-parallel-size", str(result.gpus)]
+    args += ["--gpu-memory-utilization", f"{settings.gpu_memory_utilization:g}"]
+    notes.append(
+        f"--gpu-memory-utilization {settings.gpu_memory_utilization:g}: vLLM claims this share of every "
+        "GPU at start-up whatever the load; the plan's usable memory is that share"
+    )
+    args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
+    notes.append(
+        f"--max-num-batched-tokens {settings.max_num_batched_tokens:,}: the step size the plan sizes the "
+        "profiling run and the sliding-window blocks with (vLLM's own default varies by GPU)"
+    )
+    if settings.block_size != VLLM_DEFAULT_BLOCK_SIZE:
+        args += ["--block-size", str(settings.block_size)]
+    if settings.kv_cache_memory_bytes is not None:
+        args += ["--kv-cache-memory-bytes", str(settings.kv_cache_memory_bytes)]
+        notes.append("--kv-cache-memory-bytes: a fixed KV pool per GPU instead of what is left of the claimed share")
+    if not settings.async_scheduling:
+        args.append("--no-async-scheduling")
+    if settings.disable_hybrid_kv_cache_manager:
+        args.append("--disable-hybrid-kv-cache-manager")
+    if result.kv_cache_dtype != default_kv_cache("vllm"):
+        args += ["--kv-cache-dtype", result.kv_cache_dtype]
+    if plan.weight_format.id == "fp16":
+        args += ["--dtype", "float16"]
+    if quantise and row is None:
+        args += ["--quantization", quantise]
+        notes.append(f"--quantization {quantise}: vLLM quantises the BF16 checkpoint as it loads it")
+    offload = plan.offload_flags("vLLM --cpu-offload-gb")
+    if offload:
+        args += shlex.split(offload)
+        notes.append(
+            f"{offload}: GiB of weights per GPU kept in host memory and copied to the GPU every step "
+            "(slower decoding; the plan's offload)"
+        )
+    if plan.request.text_only:
+        args.append("--language-model-only")
+        notes.append(
+            "--language-model-only: no vision/audio towers (every modality limit 0); the plan still "
+            "counts the encoders, so the memory shown is an upper bound"
+        )
+    return shlex.join(args), "bash", notes
+
+
+def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    result, settings = plan.result, plan.settings
+    notes: list[str] = []
+    row = plan.repo()
+    ftype = plan.weight_format.gguf_ftype
+    if row is not None:
+        source = f"{row.repo}:{row.tag}" if row.tag else row.repo
+        notes.append(f"-hf {source}: downloads the {row.tag or ''} GGUF file from Hugging Face ({row.source})".replace("  ", " "))
+    else:
+        source = _placeholder(f"a GGUF repository with a {ftype or plan.weight_format.display_name} file of {plan.model.hf_repo_id}")
+        notes.append(f"{source} is a placeholder: no repository for this file is on file; name yours (user/repo:QUANT)")
+    args = ["llama-server", "-hf", source]
+    context = plan.tokens * plan.sequences
+    args += ["-c", str(context)]
+    from core.engines.llama_cpp import LlamaCppPolicy
+
+    slots, unified = LlamaCppPolicy.slots(settings, plan.sequences)
+    if settings.auto_slots and plan.sequences <= AUTO_SLOTS:
+        notes.append(
+            f"-c {context:,} = {plan.tokens:,} tokens x {plan.sequences} sequence(s): -np is left at auto, "
+            f"{AUTO_SLOTS} slots sharing one pool of -c cells (llama.cpp pads it to a multiple of 256)"
+        )
+    else:
+        args += ["-np", str(slots)]
+        notes.append(f"-c {context:,} = {plan.tokens:,} tokens x {slots} slots (-np): each slot gets -c / -np cells")
+        if unified:
+            args.append("-kvu")
+    if result.kv_cache_dtype != default_kv_cache("llama.cpp"):
+        kv = GGML_TYPE_NAMES.get(result.kv_cache_dtype, result.kv_cache_dtype)
+        args += ["-ctk", kv, "-ctv", kv]
+        needs = " (a quantised V cache needs flash attention: -fa on)" if kv.startswith("q") else ""
+        notes.append(f"-ctk/-ctv {kv}: the planned KV cache type (llama-server's default is f16){needs}")
+    args += ["-fa", "on" if settings.flash_attention else "off"]
+    if settings.n_ubatch != LLAMA_DEFAULT_UBATCH:
+        args += ["-ub", str(settings.n_ubatch)]
+    if settings.swa_full:
+        args.append("--swa-full")
+    if settings.fit_target_mib != LLAMA_DEFAULT_FIT_TARGET_MIB:
+        args += ["-fitt", str(settings.fit_target_mib)]
+    offload = plan.offload_flags("llama.cpp --fit")
+    if offload:
+        args += shlex.split(offload)
+        notes.append(
+            f"{offload}: the placement llama-server's --fit (on by default) computes for this GPU; "
+            "written out so it does not change with the build (--fit leaves placement alone once it is set)"
+        )
+    else:
+        notes.append("--fit is on by default: it keeps 1,024 MiB free per GPU and moves layers to the CPU only if needed")
+    if plan.request.text_only:
+        args.append("--no-mmproj")
+        notes.append("--no-mmproj: -hf would also download the vision/audio projector; text only skips it")
+    return shlex.join(args), "bash", notes
+
+
+def _ollama(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    result, settings = plan.result, plan.settings
+    notes: list[str] = []
+    row = plan.repo()
+    if row is not None:
+        tag = row.repo
+        notes.append(f"{tag}: Ollama's library tag ({row.source})")
+    else:
+        tag = _placeholder(f"an Ollama tag with {plan.weight_format.display_name} weights of {plan.model.display_name}")
+        notes.append(f"{tag} is a placeholder: no library tag for this file is on file")
+    env: list[str] = []
+    if result.context_source == REQUESTED:
+        env.append(f"OLLAMA_CONTEXT_LENGTH={plan.tokens}")
+        notes.append(
+            f"OLLAMA_CONTEXT_LENGTH={plan.tokens}: num_ctx for every request (a request's own num_ctx "
+            "option overrides it)"
+        )
+    else:
+        notes.append(f"No context set: Ollama picks {plan.tokens:,} tokens itself ({result.context_source})")
+    if plan.sequences != 1:
+        env.append(f"OLLAMA_NUM_PARALLEL={plan.sequences}")
+        notes.append(
+            f"OLLAMA_NUM_PARALLEL={plan.sequences}: {plan.sequences} requests at once, each with its own "
+            "cache of num_ctx tokens"
+        )
+    if result.kv_cache_dtype != default_kv_cache("ollama"):
+        kv = GGML_TYPE_NAMES.get(result.kv_cache_dtype, result.kv_cache_dtype)
+        env.append(f"OLLAMA_KV_CACHE_TYPE={kv}")
+        notes.append(f"OLLAMA_KV_CACHE_TYPE={kv}: quantised KV cache for every model this server loads")
+    if not settings.flash_attention:
+        env.append("OLLAMA_FLASH_ATTENTION=0")
+    elif result.kv_cache_dtype != default_kv_cache("ollama"):
+        env.append("OLLAMA_FLASH_ATTENTION=1")
+        notes.append("OLLAMA_FLASH_ATTENTION=1: a quantised V cache needs flash attention")
+    serve = " ".join([*env, "ollama", "serve"])
+    command = f"{serve} &\nollama run {shlex.quote(tag)}"
+    notes.append("The settings are the server's: they apply once `ollama serve` restarts with them")
+    return command, "bash", notes
+
+
+def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    result = plan.result
+    notes: list[str] = []
+    row = plan.repo()
+    if row is not None:
+        repo = row.repo
+        notes.append(f"{repo}: the {plan.weight_format.display_name} conversion ({row.source})")
+    else:
+        repo = _placeholder(f"an MLX {plan.weight_format.display_name} conversion of {plan.model.hf_repo_id}")
+        notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
+    text_only = plan.request.text_only
+    program = "mlx_lm.server" if text_only else "mlx_vlm.server"
+    args = [program, "--model", repo]
+    if text_only:
+        notes.append("mlx_lm.server: the text model only (mlx_lm/models/gemma4.py), no vision/audio encoders")
+        if plan.sequences > 1:
+            args += ["--decode-concurrency", str(plan.sequences)]
+    elif plan.sequences > 1:
+        args += ["--max-num-seqs", str(plan.sequences)]
+    notes.append(
+        f"No context flag: MLX grows the cache as the conversation does; the plan sizes "
+        f"{plan.tokens:,} tokens per sequence (--max-kv-size is ignored by Gemma 4's own cache)"
+    )
+    report = result.engine_report
+    if plan.fit is not None and plan.fit.verdict != "fits" and report.get("raise_wired_limit"):
+        notes.append(f"macOS caps GPU memory below the RAM; to raise it: {report['raise_wired_limit']}")
+    return shlex.join(args), "bash", notes
+
+
+def _transformers(plan: _Plan) -> tuple[str, Literal["python"], list[str]]:
+    result = plan.result
+    notes: list[str] = []
+    row = plan.repo()
+    quantise = TRANSFORMERS_QUANTISE_ON_LOAD.get(plan.weight_format.id)
+    if row is not None:
+        repo = row.repo
+        notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
+    elif plan.weight_format.id in ("bf16", "fp16") or quantise:
+        repo = plan.model.hf_repo_id
+        notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
+    else:
+        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.model.hf_repo_id}")
+        notes.append(f"{repo} is a placeholder: no such checkpoint is on file; its quantisation config comes with it")
+    text_only = plan.request.text_only
+    model_class = "Gemma4ForCausalLM" if text_only else "AutoModelForImageTextToText"
+    imports = ["AutoProcessor", model_class]
+    dtype = "torch.float16" if plan.weight_format.id == "fp16" else "torch.bfloat16"
+    kwargs = [f"dtype={dtype}", 'device_map="auto"']
+    if quantise and row is None:
+        config_class, config = quantise
+        imports.append(config_class)
+        kwargs.append(f"quantization_config={config}")
+        notes.append(f"{config_class}: transformers quantises the BF16 weights as it loads them")
+    offload = plan.offload_flags("accelerate device_map")
+    if offload:
+        match = re.search(r'"(\d+)MiB"', offload)
+        per_gpu_mib = int(match.group(1)) if match else 0
+        host_gib = max(1, math.floor((plan.fit.host_usable_bytes if plan.fit else 0) / BYTES_PER_GIB))
+        budget = ", ".join(f'{gpu}: "{per_gpu_mib}MiB"' for gpu in range(result.gpus))
+        kwargs.append(f'max_memory={{{budget}, "cpu": "{host_gib}GiB"}}')
+        notes.append(
+            f"max_memory: {per_gpu_mib:,} MiB of weights per GPU (accelerate budgets weights only; the "
+            f"cache and activations come on top), the rest in host memory ({host_gib} GiB usable), "
+            "copied to the GPU every step"
+        )
+    if text_only:
+        notes.append(
+            "Gemma4ForCausalLM: the text decoder alone (AutoModelForCausalLM maps gemma4 to "
+            "Gemma4ForConditionalGeneration, which builds the encoders too)"
+        )
+    else:
+        notes.append("AutoModelForImageTextToText: Gemma 4's multimodal class, Gemma4ForConditionalGeneration")
+    lines = [
+        "import torch",
+        f"from transformers import {', '.join(imports)}",
+        "",
+        f'processor = AutoProcessor.from_pretrained("{repo}")',
+        f"model = {model_class}.from_pretrained(",
+        f'    "{repo}",',
+        *[f"    {kwarg}," for kwarg in kwargs],
+        ")",
+        f"# plan: {plan.sequences} sequence(s) x {plan.tokens:,} tokens; the cache grows as generate() runs",
+    ]
+    return "\n".join(lines), "python", notes
