@@ -21,6 +21,7 @@ from core.catalog import Accelerator
 from core.devices import TYPED_KINDS, TypedDevice, typed_accelerator
 from core.engines.registry import engine_policy
 from core.fit import FitResult, FitRow, fit, fit_matrix
+from core.launch import LaunchCommand, launch_command
 from core.runtimes import default_format, default_kv_cache, format_for, runtimes_for
 from core.params import count_parameters
 from core.units import format_bytes, format_params, gb, gib
@@ -387,7 +388,7 @@ def _fit_json(result: FitResult | None) -> dict[str, Any] | None:
     return result.model_dump(exclude={"total_bytes"})
 
 
-def _estimate_json(result: MemoryEstimate, fitted: FitResult | None) -> dict[str, Any]:
+def _estimate_json(result: MemoryEstimate, fitted: FitResult | None, launch: LaunchCommand) -> dict[str, Any]:
     return {
         "model": result.model,
         "engine": result.engine,
@@ -411,6 +412,7 @@ def _estimate_json(result: MemoryEstimate, fitted: FitResult | None) -> dict[str
         "naive_total_bytes": result.naive_total_bytes,
         "engine_report": result.engine_report,
         "fit": _fit_json(fitted),
+        "launch_command": launch.model_dump(),
     }
 
 
@@ -418,7 +420,7 @@ def _size_row(label: str, size_bytes: int) -> list[str]:
     return [label, f"{gib(size_bytes):,.2f}", f"{gb(size_bytes):,.2f}"]
 
 
-def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
+def _print_estimate(result: MemoryEstimate, fitted: FitResult | None, launch: LaunchCommand) -> None:
     kv = result.kv_cache
     print(
         f"{result.model} | {result.weight_format} weights | {result.kv_cache_dtype} KV cache | "
@@ -494,6 +496,11 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None) -> None:
             )
         if fitted.engine_error:
             print(f"{result.engine} would not start: {fitted.engine_error}")
+    print(f"\nLaunch command ({launch.runtime}, {launch.language}):")
+    for line in launch.command.splitlines():
+        print(f"  {line}")
+    for note in launch.notes:
+        print(f"  # {note}")
 
 
 def _print_fit(rows: list[Any], as_json: bool) -> None:
@@ -601,10 +608,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "estimate":
         result = estimate(request, catalog)
         fitted = fit(request, catalog) if request.gpu else None
+        launch = launch_command(request, result, catalog, fitted)
         if args.json:
-            print(json.dumps(_estimate_json(result, fitted), indent=2))
+            print(json.dumps(_estimate_json(result, fitted, launch), indent=2))
         else:
-            _print_estimate(result, fitted)
+            _print_estimate(result, fitted, launch)
         return 0
     if accelerator is None:
         raise UsageError("fit needs a device: --gpu (e.g. --gpu h100, --gpu rpi5-8gb) or --device-memory")
