@@ -38,6 +38,8 @@ TRANSFORMERS_QUANTISE_ON_LOAD = {
     "int8": ("BitsAndBytesConfig", "BitsAndBytesConfig(load_in_8bit=True)"),
     "fp8": ("FineGrainedFP8Config", "FineGrainedFP8Config()"),
 }
+# core.hf_import names an uploaded config's model "uploaded/<id>": not a repository to download.
+IMPORTED_REPO_PREFIX = "uploaded/"
 # vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
 VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 
@@ -129,6 +131,11 @@ class _Plan:
         self.model = catalog.model(result.model)
         self.weight_format = catalog.weight_format(result.weight_format)
         self.repos = launch_repos()
+        imported = self.model.hf_repo_id.startswith(IMPORTED_REPO_PREFIX)
+        # An imported config names no repository: the command says where the user's goes.
+        self.hf_repo_id = (
+            _placeholder(f"the Hugging Face repository of {self.model.display_name}") if imported else self.model.hf_repo_id
+        )
 
     def repo(self) -> LaunchRepo | None:
         return self.repos.get((self.result.engine, self.weight_format.id, self.model.id))
@@ -160,10 +167,10 @@ def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         repo = row.repo
         notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
     elif plan.weight_format.id in ("bf16", "fp16") or quantise:
-        repo = plan.model.hf_repo_id
+        repo = plan.hf_repo_id
         notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
     else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.model.hf_repo_id}")
+        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.hf_repo_id}")
         notes.append(
             f"{repo} is a placeholder: no published {plan.weight_format.display_name} checkpoint of "
             f"{plan.model.display_name} is on file; put the repository you use there"
@@ -229,7 +236,7 @@ def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         source = f"{row.repo}:{row.tag}" if row.tag else row.repo
         notes.append(f"-hf {source}: downloads the {row.tag or ''} GGUF file from Hugging Face ({row.source})".replace("  ", " "))
     else:
-        source = _placeholder(f"a GGUF repository with a {ftype or plan.weight_format.display_name} file of {plan.model.hf_repo_id}")
+        source = _placeholder(f"a GGUF repository with a {ftype or plan.weight_format.display_name} file of {plan.hf_repo_id}")
         notes.append(f"{source} is a placeholder: no repository for this file is on file; name yours (user/repo:QUANT)")
     args = ["llama-server", "-hf", source]
     context = plan.tokens * plan.sequences
@@ -322,7 +329,7 @@ def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         repo = row.repo
         notes.append(f"{repo}: the {plan.weight_format.display_name} conversion ({row.source})")
     else:
-        repo = _placeholder(f"an MLX {plan.weight_format.display_name} conversion of {plan.model.hf_repo_id}")
+        repo = _placeholder(f"an MLX {plan.weight_format.display_name} conversion of {plan.hf_repo_id}")
         notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
     text_only = plan.request.text_only
     program = "mlx_lm.server" if text_only else "mlx_vlm.server"
@@ -352,10 +359,10 @@ def _transformers(plan: _Plan) -> tuple[str, Literal["python"], list[str]]:
         repo = row.repo
         notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
     elif plan.weight_format.id in ("bf16", "fp16") or quantise:
-        repo = plan.model.hf_repo_id
+        repo = plan.hf_repo_id
         notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
     else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.model.hf_repo_id}")
+        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.hf_repo_id}")
         notes.append(f"{repo} is a placeholder: no such checkpoint is on file; its quantisation config comes with it")
     text_only = plan.request.text_only
     model_class = "Gemma4ForCausalLM" if text_only else "AutoModelForImageTextToText"
