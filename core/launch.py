@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog, _data_dir, _read_csv
 from core.engines.base import EngineSettings
-from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES
+from core.engines.registry import engine_policy
+from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES, LlamaCppPolicy
 from core.estimate import REQUESTED, MemoryEstimate, MemoryRequest, PlanningError
 from core.fit import FitResult
 from core.runtimes import default_kv_cache, refusal
@@ -22,11 +23,10 @@ from core.units import BYTES_PER_GIB
 # Every flag below was read in the runtime's own argument parser; docs/launch.md names the file
 # and commit for each. The tests hold the same lists, transcribed separately, so a typo fails.
 LAUNCH_REPOS_FILE = "launch_repos.csv"
-# vLLM's own defaults the plan leaves alone (vllm/engine/arg_utils.py): no flag is written for them.
+# Runtime defaults: a setting equal to one is not written (vLLM's CUDA block size; llama-server's
+# -ub and --fit-target, common/arg.cpp). --max-num-batched-tokens is always written: vLLM's own
+# default depends on the GPU and usage context, and the plan sizes the profiling run with it.
 VLLM_DEFAULT_BLOCK_SIZE = 16
-# What the planner sizes vLLM's profiling run with (core/engines/vllm.py); vLLM's own default
-# depends on the GPU and the usage context, so the command pins the one the plan assumed.
-# llama-server's defaults (common/arg.cpp): -ub 512, --fit-target 1024 MiB.
 LLAMA_DEFAULT_UBATCH = 512
 LLAMA_DEFAULT_FIT_TARGET_MIB = 1024
 # transformers' quantisation configs for formats it quantises itself at load time.
@@ -85,8 +85,6 @@ def launch_refusal(request: MemoryRequest, catalog: Catalog) -> str | None:
     """One line saying why the request's runtime cannot run its format on its device; None
     when it can. The words are core.runtimes.refusal's, as everywhere else."""
     try:
-        from core.engines.registry import engine_policy
-
         engine = engine_policy(request.engine).id
         weight_format = catalog.weight_format(request.weight_format)
         accelerator = catalog.accelerator(request.gpu) if request.gpu else None
@@ -234,15 +232,13 @@ def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     ftype = plan.weight_format.gguf_ftype
     if row is not None:
         source = f"{row.repo}:{row.tag}" if row.tag else row.repo
-        notes.append(f"-hf {source}: downloads the {row.tag or ''} GGUF file from Hugging Face ({row.source})".replace("  ", " "))
+        notes.append(f"-hf {source}: downloads the {row.tag or 'GGUF'} file from Hugging Face ({row.source})")
     else:
         source = _placeholder(f"a GGUF repository with a {ftype or plan.weight_format.display_name} file of {plan.hf_repo_id}")
         notes.append(f"{source} is a placeholder: no repository for this file is on file; name yours (user/repo:QUANT)")
     args = ["llama-server", "-hf", source]
     context = plan.tokens * plan.sequences
     args += ["-c", str(context)]
-    from core.engines.llama_cpp import LlamaCppPolicy
-
     slots, unified = LlamaCppPolicy.slots(settings, plan.sequences)
     if settings.auto_slots and plan.sequences <= AUTO_SLOTS:
         notes.append(
