@@ -6,9 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog, load_catalog
 from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, estimate
-from core.fit import FitRow, cell_request, device_fit_matrix
+from core.fit import FitRow, cell_request, fit_matrix
 from core.quality import has_benchmarks
 from core.recommend import Recommendation, recommend
+from core.runtimes import default_kv_cache, runtimes_for
 from core.throughput import ThroughputEstimate, throughput
 
 # Gemma 4's thinking traces run to about 4,000 tokens (gemma4-architecture.md: thinking mode);
@@ -80,15 +81,28 @@ class Answer(BaseModel):
     speed: ThroughputEstimate | None = Field(default=None, description="None: the device has no bandwidth figure")
 
 
+def _as_shipped(request: MemoryRequest, engine: str) -> MemoryRequest:
+    return request.model_copy(update={"engine": engine, "kv_cache_dtype": default_kv_cache(engine)})
+
+
 def answer(request: MemoryRequest, catalog: Catalog | None = None) -> Answer:
     """Fit every Gemma 4 variant under every runtime on the request's device; recommend one."""
     catalog = catalog or load_catalog()
-    rows = tuple(row for row in device_fit_matrix(request, catalog) if has_benchmarks(catalog, row.model))
+    if request.gpu is None:
+        raise PlanningError("an answer needs a device: set gpu (e.g. rtx-4090, rpi5-8gb)")
+    # Each runtime as it ships: its own KV cache type (f16 in llama.cpp and Ollama, the model's
+    # dtype in vLLM), most usual runtime first.
+    rows = tuple(
+        row
+        for engine in runtimes_for(catalog, catalog.accelerator(request.gpu))
+        for row in fit_matrix(_as_shipped(request, engine), catalog, [engine])
+        if has_benchmarks(catalog, row.model)
+    )
     advice = recommend(rows, catalog)
     if advice.best is None:
         return Answer(rows=rows, recommendation=advice, plan=None)
     best = advice.best
-    plan = cell_request(request, catalog, best.model, best.weight_format, best.engine)
+    plan = cell_request(_as_shipped(request, best.engine), catalog, best.model, best.weight_format, best.engine)
     best_row = next(
         row for row in rows
         if (row.model, row.weight_format, row.engine) == (best.model, best.weight_format, best.engine)

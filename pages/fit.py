@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from core.engines.registry import ENGINES
-from core.fit import fit_matrix
-from core.runtimes import device_refusal
+from core.estimate import estimate
+from core.fit import cell_request, fit_matrix
+from core.runtimes import default_kv_cache, device_refusal
 from ui import untrusted
 from core.quality import benchmark_frame, has_benchmarks, quality_score
 from core.recommend import recommend
@@ -16,7 +17,7 @@ from ui.state import PageState
 from ui.fit_chart import verdict_heatmap
 from ui.glossary import device_word
 from ui.views import verdict_matrix
-from ui.widgets import download_figure, download_table, page_header, scenario_params, scenario_sidebar
+from ui.widgets import download_figure, download_table, launch_box, page_header, scenario_params, scenario_sidebar
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
@@ -60,6 +61,14 @@ gemma_rows = [r for r in rows if has_benchmarks(catalog, r.model)]
 advice = recommend(gemma_rows, catalog) if gemma_rows else None
 if advice is not None:
     (st.success if advice.best else st.warning)(advice.text, icon=":material/recommend:")
+    if advice.best is not None:
+        best = advice.best
+        # A KV cache type nobody picked is the runtime's own (f16 in llama.cpp, not a -ctk flag).
+        kv = request.kv_cache_dtype if state.chosen("kv") else default_kv_cache(best.engine)
+        plan = cell_request(request.model_copy(update={"kv_cache_dtype": kv}), catalog, best.model, best.weight_format, best.engine)
+        best_row = next(r for r in gemma_rows if (r.model, r.weight_format, r.engine) == (best.model, best.weight_format, best.engine))
+        with st.expander("Start it: the launch command", expanded=True):
+            launch_box(plan, estimate(plan, catalog), catalog, best_row)
     st.caption(
         "Quality: the release benchmarks, measured in bf16. Quantised formats are assumed to keep "
         "those scores (Google published bf16 figures only); fewer bits usually cost some quality, "

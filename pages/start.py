@@ -15,7 +15,7 @@ from ui.glossary import device_word, explain_format, term
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, choice, integer
-from ui.widgets import copy_link, download_table, gpu_label, gpu_options, scenario_params, typed_device_inputs
+from ui.widgets import copy_link, download_table, gpu_label, gpu_options, launch_box, scenario_params, typed_device_inputs
 
 DEVICE_PARAMS = ("gpu", "count", "dev_mem", "dev_kind", "dev_bw", "host_gib")
 CONTEXT_STEPS = [2_048, 4_096, 8_192, 16_384, 32_768, 65_536, 131_072, 262_144]
@@ -132,6 +132,8 @@ with st.container(border=True, key="answer_card"):
             f"Part of the model runs from ordinary RAM ({row.offload.flags}): it works, but slowly. {term('offload')}",
             icon=":material/speed:",
         )
+    st.markdown("**Start it**")
+    launch_box(plan, result.estimate, catalog, row)
     links = st.columns([1, 1, 1, 1])
     with links[0]:
         copy_link(state)

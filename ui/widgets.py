@@ -14,7 +14,8 @@ from core.catalog import Accelerator, AcceleratorKind, Catalog, WeightFormat
 from core.devices import TYPED_DEVICE_ID, TYPED_KINDS, TypedDevice, typed_accelerator
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES, engine_policy
-from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryRequest
+from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError
+from core.fit import FitResult
 from core.runtimes import default_format, default_kv_cache, device_refusal, format_for, formats_for, runtimes_for
 from ui import untrusted
 from ui.glossary import explain_format, term
@@ -201,7 +202,11 @@ def scenario_sidebar(
         fallback = mapped if mapped in format_ids else usual if usual in format_ids else format_ids[0]
         state.reject("weights", f"is not a format {engine} takes here", fallback)
     kv_types = [k for k in catalog.kv_cache_types if engine in k.engines]
-    if state.value("kv") not in [k.id for k in kv_types]:
+    runtime_kv = default_kv_cache(engine)
+    if not state.chosen("kv") and runtime_kv in [k.id for k in kv_types] and state.value("kv") != runtime_kv:
+        # Nobody picked a KV cache type: the runtime's own (f16 in llama.cpp and Ollama).
+        st.session_state[key("kv")] = runtime_kv
+    elif state.value("kv") not in [k.id for k in kv_types]:
         default_kv = default_kv_cache(engine)
         state.reject("kv", f"is not a KV cache type {engine} offers", default_kv if default_kv in [k.id for k in kv_types] else kv_types[0].id)
     labels = {f.id: f"{f.display_name} ({_bits_label(f)})" for f in formats}
@@ -233,6 +238,7 @@ def scenario_sidebar(
     with bar.expander("Runtime settings (KV cache type, batch, memory share)"):
         st.selectbox(
             "KV cache type", list(kv_labels), format_func=kv_labels.get, key=key("kv"),
+            on_change=state.mark_chosen, args=("kv",),
             help="How each cached key and value is stored; 8 bits halve the conversation memory of 16. "
             f"With every runtime, one that lacks this type uses its own default. {term('KV cache')}",
         )
@@ -362,3 +368,18 @@ def download_figure(fig: object, file_stem: str, key: str) -> None:
         )
     if not available:
         st.caption(reason)
+
+
+def launch_box(request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None) -> None:
+    """The command that starts the plan, with a copy button, and why each flag is there."""
+    from core.launch import launch_command
+
+    try:
+        launch = launch_command(request, result, catalog, fit)
+    except PlanningError as error:
+        untrusted.info(f"No launch command: {error}")
+        return
+    st.code(launch.command, language=launch.language, wrap_lines=True)
+    with st.expander("Why these flags"):
+        # Notes can name an imported model: plain text, never Markdown.
+        st.text("\n".join(launch.notes))

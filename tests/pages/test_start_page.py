@@ -93,3 +93,29 @@ def test_nothing_fits_says_so_plainly():
     assert not app.exception
     assert not app.metric
     assert any("Nothing fits" in w.value for w in app.warning)
+
+
+def launch(app) -> str:
+    return next(c.value for c in app.code if c.value.startswith(("llama-server", "ollama", "OLLAMA", "vllm", "mlx_", "from ", "import ")))
+
+
+def test_the_answer_carries_the_command_that_starts_it():
+    app = open_page("pages/start.py", gpu="rpi5-8gb")
+    command = launch(app)
+    if headline(app).endswith("llama.cpp"):
+        # One request of 8,192 tokens: llama-server's -c is the whole KV pool (4 auto slots share it).
+        assert command.startswith("llama-server -hf ") and " -c 8192" in command
+        assert "-ctk" not in command  # the runtime's own f16 cache: no flag
+    else:
+        assert "ollama run gemma4:e" in command
+
+
+def test_serving_sixteen_users_sizes_the_pool_for_all_of_them():
+    app = open_page("pages/start.py", gpu="nvidia-h100-sxm", use="serving", users="16")
+    command = launch(app)
+    if command.startswith("llama-server"):
+        assert " -c 131072" in command and " -np 16" in command  # 16 x 8,192 tokens, 16 slots
+    elif command.startswith("vllm"):
+        assert "--max-num-seqs 16" in command and "--max-model-len 8192" in command
+    else:
+        assert "OLLAMA_NUM_PARALLEL=16" in command
