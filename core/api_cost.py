@@ -38,7 +38,7 @@ class ApiPrice(BaseModel):
 
     @property
     def label(self) -> str:
-        return f"{self.provider} ({self.tier})" if self.tier else self.provider
+        return f"{self.provider} · {self.tier}" if self.tier else self.provider
 
     def blended_usd_per_million_tokens(self, input_tokens_per_output_token: float) -> float:
         """Price of a million tokens, input and output together, in the given mix."""
@@ -254,7 +254,7 @@ def self_host_cost(
 def volume_grid(cost: SelfHostCost, break_evens: list[float], points: int = 121) -> np.ndarray:
     """Monthly volumes for the chart: whole decades from 1M tokens to ten times the larger of
     one deployment's capacity and the latest break-even, so both show with room to spare."""
-    top = max(cost.capacity_tokens_per_month, *break_evens) * 10
+    top = max([cost.capacity_tokens_per_month, *break_evens]) * 10
     high = min(15, max(9, math.ceil(math.log10(top))))
     return np.logspace(6, high, points)
 
