@@ -12,7 +12,7 @@ from core.api_cost import ApiPrice, SelfHostCost, api_monthly_usd, self_host_mon
 
 SELF_HOST_COLOR = "#d93025"
 # API lines in a fixed order of muted colours; the self-hosted line keeps the one strong red.
-API_COLORS = ["#1a73e8", "#188038", "#a142f4", "#e8710a", "#12b5cb", "#f9ab00", "#5f6368", "#9334e6", "#b06000", "#185abc"]
+API_COLORS = ["#1a73e8", "#188038", "#a142f4", "#e8710a", "#12b5cb", "#f9ab00", "#5f6368", "#795548", "#00897b", "#185abc"]
 TOKEN_SUFFIXES = {0: "", 3: "K", 6: "M", 9: "B", 12: "T", 15: "Q"}
 
 

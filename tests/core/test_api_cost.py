@@ -25,7 +25,7 @@ from core.api_cost import (
     usd_per_million_tokens,
     volume_grid,
 )
-from core.catalog import DATA_DIR, CatalogError, load_catalog
+from core.catalog import DATA_DIR, CatalogError
 from core.estimate import MemoryRequest, PlanningError
 from core.throughput import throughput
 
