@@ -22,7 +22,7 @@ PAGES = [
     st.Page("pages/fit.py", title="Device fit", icon=":material/developer_board:", url_path="fit"),
     st.Page("pages/quality.py", title="Quality trade-offs", icon=":material/insights:", url_path="quality"),
     st.Page("pages/throughput.py", title="Throughput and cost", icon=":material/speed:", url_path="throughput"),
-    st.Page("pages/api_costs.py", title="Self-host or API", icon=":material/payments:", url_path="api"),
+    st.Page("pages/api_costs.py", title="Self-host or API", icon=":material/payments:", url_path="api_costs"),
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/verified:", url_path="accuracy"),
 ]
 freeze_warm_heap()

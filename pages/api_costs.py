@@ -95,8 +95,8 @@ if cost is not None:
     own_month = self_host_monthly_usd(cost, volume)
     cheapest = prices[0] if prices else None
     first, second, third, fourth = st.columns(4)
-    first.metric("Self-hosted, $ per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.3f}", help="The month's device cost over the output tokens decode produces in its busy hours.")
-    second.metric(f"Self-hosted, $ per 1M tokens ({ratio:g}:1 in:out)", f"${cost.usd_per_million_tokens:,.3f}", help="Input and output together, prompt processing time included.")
+    first.metric("Self-hosted, $ per 1M output tokens", f"${cost.usd_per_million_output_tokens:,.2f}", help="The month's device cost over the output tokens decode produces in its busy hours.")
+    second.metric(f"Self-hosted, $ per 1M tokens ({ratio:g}:1 in:out)", f"${cost.usd_per_million_tokens:,.2f}", help="Input and output together, prompt processing time included.")
     third.metric(f"Self-hosted at {volume:,} tokens a month", f"${own_month:,.0f}", help=f"Deployments needed: each serves {cost.capacity_tokens_per_month:,.0f} tokens a month at this utilisation and costs ${cost.monthly_usd:,.0f} a month ({HOURS_PER_MONTH} hours).")
     if cheapest is not None:
         fourth.metric(f"Cheapest API at the same volume ({cheapest.provider})", f"${api_monthly_usd(cheapest, volume, ratio):,.0f}", help="The lowest blended price for this model in the table below.")

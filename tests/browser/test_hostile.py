@@ -15,7 +15,7 @@ from tests.browser.conftest import wait_for_script_to_finish
 
 ROOT = Path(__file__).resolve().parents[2]
 # The start page is the default page: it lives at "/" (/start is "Page not found" once navigation is known).
-PAGES = ["", "models", "planner", "fit", "quality", "throughput", "accuracy"]
+PAGES = ["", "models", "planner", "fit", "quality", "throughput", "api_costs", "accuracy"]
 EVIL = "https://evil.example"
 # What a crafted value tries to become in Markdown: a link, an image, an autolink, an e-mail
 # link, a Material icon, coloured text, LaTeX and an HTML tag.

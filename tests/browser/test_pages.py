@@ -18,6 +18,7 @@ PAGES = {
     "fit": 1,
     "quality": 2,
     "throughput": 1,
+    "api_costs": 1,
     "accuracy": 1,
 }
 

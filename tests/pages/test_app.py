@@ -21,7 +21,7 @@ from tests.rendered import plain
 
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/start.py", "pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+PAGES = ["pages/start.py", "pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/api_costs.py", "pages/accuracy.py"]
 CATALOG = load_catalog()
 NAMES = {m.id: m.display_name for m in CATALOG.models}
 
@@ -75,7 +75,7 @@ def corrupt(tmp_path, monkeypatch, file: str, line: int, column: int, value: str
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(data))
 
 
-GPU_PAGES = ["pages/start.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+GPU_PAGES = ["pages/start.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/api_costs.py", "pages/accuracy.py"]
 
 
 @pytest.mark.parametrize("page", GPU_PAGES)

@@ -18,7 +18,7 @@ from tests.strategies import CONFIGS, SHIPPED, structural_change
 
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/start.py", "pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/accuracy.py"]
+PAGES = ["pages/start.py", "pages/models.py", "pages/planner.py", "pages/fit.py", "pages/quality.py", "pages/throughput.py", "pages/api_costs.py", "pages/accuracy.py"]
 KNOWN_KEYS = [
     "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio", "thinking",
     "ple_host", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib", "batched_tokens", "block", "async",
