@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.estimate import PlanningError
+from core.fit import fit
 from core.throughput import ThroughputAssumptions, throughput
 from ui import charts
 from ui.loaders import catalog_or_stop
@@ -50,28 +51,34 @@ if not scenario.gpus:
     st.info("Choose at least one GPU in the sidebar.", icon=":material/info:")
     st.stop()
 
-results, notes = [], []
+results, notes, verdicts = [], {}, {}
 for gpu in scenario.gpus:
+    planned = request.model_copy(update={"gpu": gpu})
     try:
-        result = throughput(request.model_copy(update={"gpu": gpu}), assumptions, catalog)
+        result = throughput(planned, assumptions, catalog)
+        verdicts[gpu] = fit(planned, catalog).verdict
     except PlanningError as error:
         untrusted.warning(f"{catalog.accelerator(gpu).name}: {error}")
         continue
     results.append(result)
-    notes = result.assumptions
+    # Each device its own assumptions (bandwidth, price, offload): not the last device's for all.
+    notes[f"{result.gpus} x {catalog.accelerator(gpu).name}"] = result.assumptions
 if not results:
     st.stop()
+runs = {gpu: verdict != "does_not_fit" for gpu, verdict in verdicts.items()}
 
 table = pd.DataFrame(
     {
-        "GPU": f"{r.gpus} x {catalog.accelerator(r.gpu).name}",
-        "decode tokens/s (all sequences)": round(r.decode_tokens_per_second, 1),
-        "decode tokens/s per sequence": round(r.decode_tokens_per_second_per_sequence, 1),
-        "prefill tokens/s": None if r.prefill_tokens_per_second is None else round(r.prefill_tokens_per_second),
+        "device": f"{r.gpus} x {catalog.accelerator(r.gpu).name}",
+        # A plan that does not fit has no speed: it does not start.
+        "fits": verdicts[r.gpu].replace("_", " "),
+        "decode tokens/s (all sequences)": round(r.decode_tokens_per_second, 1) if runs[r.gpu] else None,
+        "decode tokens/s per sequence": round(r.decode_tokens_per_second_per_sequence, 1) if runs[r.gpu] else None,
+        "prefill tokens/s": None if r.prefill_tokens_per_second is None or not runs[r.gpu] else round(r.prefill_tokens_per_second),
         "bytes read per step (GB)": round((r.weights_read_bytes_per_step + r.kv_read_bytes_per_step) / 1e9, 2),
         "$/hour": r.usd_per_hour,
-        "$ per 1M output tokens": None if r.usd_per_million_output_tokens is None else round(r.usd_per_million_output_tokens, 3),
-        "$ per 1M input tokens": None if r.usd_per_million_input_tokens is None else round(r.usd_per_million_input_tokens, 4),
+        "$ per 1M output tokens": None if r.usd_per_million_output_tokens is None or not runs[r.gpu] else round(r.usd_per_million_output_tokens, 3),
+        "$ per 1M input tokens": None if r.usd_per_million_input_tokens is None or not runs[r.gpu] else round(r.usd_per_million_input_tokens, 4),
     }
     for r in results
 )
@@ -81,8 +88,11 @@ download_table(table, "gemma4-throughput", "throughput_csv")
 curve = []
 for gpu in scenario.gpus:
     for sequences in SEQUENCE_GRID:
+        point = request.model_copy(update={"gpu": gpu, "concurrent_sequences": sequences})
         try:
-            r = throughput(request.model_copy(update={"gpu": gpu, "concurrent_sequences": sequences}), assumptions, catalog)
+            if fit(point, catalog).verdict == "does_not_fit":
+                break  # more sequences need more memory: none of the rest fit either
+            r = throughput(point, assumptions, catalog)
         except PlanningError:
             break
         curve.append(
@@ -100,6 +110,11 @@ if not frame.empty:
     download_figure(figure, "decode-throughput", "throughput_chart")
     st.caption("Memory limits concurrency: check the Device fit page for how many sequences fit.")
 
+if not frame.empty and frame["concurrent_sequences"].max() < SEQUENCE_GRID[-1]:
+    st.caption("Each line stops at the most sequences that fit on its device.")
 st.subheader("Assumptions")
-for line in notes:
-    st.markdown(f"- {line}")
+for device, lines in notes.items():
+    st.markdown(f"**{untrusted.markdown_literal(device)}**")
+    # Notes can name an imported model: plain text, never Markdown.
+    for line in lines:
+        st.markdown(f"- {untrusted.markdown_literal(line)}")

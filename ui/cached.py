@@ -81,7 +81,7 @@ def sequence_and_precision_charts(
     )
     sequences = charts.memory_lines(
         by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",
-        f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True,
+        f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True, log_y=True,
     )
     precision = charts.precision_bars(by_precision, names, format_names, f"Memory across weight formats ({request.engine})", lines)
     return sequences, precision

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -27,13 +28,21 @@ PART_COLORS = {
     "Activations": "#f9ab00",
     "Runtime overhead": "#d93025",
 }
+# One colour and marker per source of evidence on the Accuracy chart: eight sources there, and
+# the four fallback colours repeated red for two of them.
+SOURCE_COLORS = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb", "#f9ab00", "#5f6368", "#b80672", "#0d652d"]
+SOURCE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "hexagon", "pentagon"]
 GPU_LINE_DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot"]
 # Without explicit fonts plotly falls back to the browser's: no web fonts are fetched (offline).
 # No template here: Streamlit themes charts on screen (light or dark), and exports apply
 # plotly_white themselves; setting a template per figure costs ~6 ms of deep copies each.
+# The legend stands beside the plot, its top level with the plot's: a legend above the plot
+# shares the top margin with the title and overlapped it in every export once either wrapped
+# (tests/ui/test_export_geometry.py measures the exported SVG). Outside the plot, plotly widens
+# the right margin to fit it.
 LAYOUT = dict(
     margin=dict(l=60, r=20, t=60, b=60),
-    legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+    legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02),
     hovermode="x unified",
 )
 GIB_AXIS_TITLE = "GiB (2^30 bytes)"
@@ -63,33 +72,52 @@ def _gib_array(values: pd.Series) -> np.ndarray:
 
 def _layout(
     title: str, *, x_title: str | None = None, y_title: str | None = None, hovermode: str = LAYOUT["hovermode"],
-    log_x: bool = False, **more: object,
+    log_x: Sequence[float] | np.ndarray | None = None, log_y: Sequence[float] | np.ndarray | None = None,
+    **more: object,
 ) -> dict:
-    """LAYOUT plus a title, axis titles and whatever else one chart sets, as one nested dict."""
-    xaxis: dict = {"type": "log"} if log_x else {}
+    """LAYOUT plus a title, axis titles and whatever else one chart sets, as one nested dict;
+    log_x / log_y: the values shown on a log axis (they decide its tick labels)."""
+    xaxis: dict = _log_axis(log_x) if log_x is not None else {}
     if x_title is not None:
         xaxis["title"] = dict(text=x_title)
     layout = {**LAYOUT, "title": dict(text=title), "hovermode": hovermode, **more}
     if xaxis:
         layout["xaxis"] = xaxis | layout.get("xaxis", {})
+    yaxis: dict = _log_axis(log_y) if log_y is not None else {}
     if y_title is not None:
-        layout["yaxis"] = dict(title=dict(text=y_title))
+        yaxis["title"] = dict(text=y_title)
+    if yaxis:
+        layout["yaxis"] = yaxis | layout.get("yaxis", {})
     return layout
 
 
-def _gpu_lines(lines: Sequence[tuple[str, float]], vertical: bool = False) -> dict:
-    """Layout shapes and labels at each GPU's usable memory (GiB); none when there are no lines."""
+def _gpu_lines(lines: Sequence[tuple[str, float]], vertical: bool = False, log_axis: bool = False) -> dict:
+    """Layout shapes and labels at each GPU's usable memory (GiB); none when there are no lines.
+    On a log axis plotly places shapes and annotations in log10 units: a line at 80 GiB goes at
+    1.9, not 80 (at 80 it drew the axis out to 10^80)."""
     shapes, notes = [], []
     for index, (label, usable_bytes) in enumerate(lines):
-        at = usable_bytes / BYTES_PER_GIB
+        gib = usable_bytes / BYTES_PER_GIB
+        at = math.log10(gib) if log_axis else gib
         line = dict(color="#80868b", width=1.5, dash=GPU_LINE_DASHES[index % len(GPU_LINE_DASHES)])
         if vertical:
             shapes.append(dict(type="line", xref="x", yref="paper", x0=at, x1=at, y0=0, y1=1, line=line))
             notes.append(dict(x=at, y=0, xref="x", yref="paper", text=label, showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
         else:
             shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=at, y1=at, line=line))
-            notes.append(dict(x=0, y=at, xref="paper", yref="y", text=f"{label}: {at:,.1f} GiB usable", showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
+            notes.append(dict(x=0, y=at, xref="paper", yref="y", text=f"{label}: {gib:,.1f} GiB usable", showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
     return dict(shapes=shapes, annotations=notes) if shapes else {}
+
+
+def _log_axis(values: Sequence[float] | np.ndarray) -> dict:
+    """A log axis labelled at whole decades only (1k, 10k, 100k) when the data span one or more:
+    plotly's default adds '2' and '5' between them, which clutters a small chart. Over less
+    than a decade plotly's own labels are the only ones, so they stay."""
+    positive = [float(v) for v in values if v and v > 0]
+    axis: dict = {"type": "log"}
+    if positive and math.log10(max(positive)) - math.log10(min(positive)) >= 1:
+        axis |= {"dtick": 1, "tickformat": "~s", "minor": {"showgrid": False}}
+    return axis
 
 
 def breakdown_bar(rows: pd.DataFrame, title: str) -> go.Figure:
@@ -113,8 +141,10 @@ def memory_lines(
     names: dict[str, str],
     gpu_lines: Sequence[tuple[str, float]] = (),
     log_x: bool = False,
+    log_y: bool = False,
 ) -> go.Figure:
-    """Total memory against `x`, one line per model (frame from core.sweep)."""
+    """Total memory against `x`, one line per model (frame from core.sweep); log_y for memory
+    that spans decades (sequences: 1 to 256 of them), where a linear axis flattens the GPU lines."""
     lines = [
         dict(
             type="scatter", x=part[x].to_numpy(), y=_gib_array(part["total_bytes"]), mode="lines+markers",
@@ -123,7 +153,12 @@ def memory_lines(
         )
         for index, (model_id, part) in enumerate(frame.groupby("model", sort=False))
     ]
-    layout = _layout(title, x_title=x_title, y_title=GIB_AXIS_TITLE, log_x=log_x, **_gpu_lines(gpu_lines))
+    gib = _gib_array(frame["total_bytes"])
+    shown_y = np.concatenate([gib, [usable / BYTES_PER_GIB for _, usable in gpu_lines]])
+    layout = _layout(
+        title, x_title=x_title, y_title=GIB_AXIS_TITLE, log_x=frame[x].to_numpy() if log_x else None,
+        log_y=shown_y if log_y else None, **_gpu_lines(gpu_lines, log_axis=log_y),
+    )  # fmt: skip
     return go.Figure(data=lines, layout=layout)
 
 
@@ -185,7 +220,8 @@ def quality_vs_memory(
     ))  # fmt: skip
     layout = _layout(
         title, x_title="total memory, GiB (2^30 bytes)", y_title="quality (1 = best on every benchmark)",
-        hovermode="closest", log_x=True, **_gpu_lines(gpu_lines, vertical=True),
+        hovermode="closest", log_x=np.concatenate([_gib_array(points["total_bytes"]), [u / BYTES_PER_GIB for _, u in gpu_lines]]),
+        **_gpu_lines(gpu_lines, vertical=True, log_axis=True),
     )  # fmt: skip
     return go.Figure(data=traces, layout=layout)
 
@@ -200,7 +236,8 @@ def throughput_lines(frame: pd.DataFrame, y: str, y_title: str, title: str) -> g
         )
         for index, (gpu, part) in enumerate(frame.groupby("gpu_name", sort=False))
     ]
-    return go.Figure(data=lines, layout=_layout(title, x_title="concurrent sequences", y_title=y_title, log_x=True))
+    layout = _layout(title, x_title="concurrent sequences", y_title=y_title, log_x=frame["concurrent_sequences"].to_numpy())
+    return go.Figure(data=lines, layout=layout)
 
 
 def predicted_vs_observed(rows: pd.DataFrame) -> go.Figure:
@@ -208,7 +245,7 @@ def predicted_vs_observed(rows: pd.DataFrame) -> go.Figure:
     points = [
         dict(
             type="scatter", x=part["id"].tolist(), y=part["ratio"].to_numpy(), mode="markers", name=kind,
-            marker=dict(size=11, color=FALLBACK_COLORS[index % len(FALLBACK_COLORS)]),
+            marker=dict(size=11, color=SOURCE_COLORS[index % len(SOURCE_COLORS)], symbol=SOURCE_SYMBOLS[index % len(SOURCE_SYMBOLS)]),
             customdata=part[["observed", "predicted", "unit"]].to_numpy(),
             hovertemplate="%{x}<br>observed %{customdata[0]:,.4g} %{customdata[2]}<br>"
             "predicted %{customdata[1]:,.4g}<br>ratio %{y:.4f}<extra></extra>",

@@ -106,9 +106,10 @@ def verdict_heatmap(
         *legend,
     ]
     layout = dict(
-        title=dict(text=title),
+        # The title sits at the top of the figure, clear of the two-line model labels under it.
+        title=dict(text=title, yref="container", y=1, yanchor="top", pad=dict(t=12)),
         height=FRAME_HEIGHT_PX + ROW_HEIGHT_PX * len(lines),
-        margin=dict(l=10, r=10, t=50, b=40),
+        margin=dict(l=10, r=10, t=95, b=40),
         xaxis=dict(side="top", automargin=True, showgrid=False, zeroline=False),
         yaxis=dict(autorange="reversed", automargin=True, showgrid=False, zeroline=False),
         legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),

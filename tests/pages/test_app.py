@@ -226,8 +226,21 @@ def test_throughput_page_matches_core():
     shown = table(app, "decode tokens/s (all sequences)")
     for gpu, row in zip(["nvidia-h100-sxm", "nvidia-l4"], shown.itertuples(index=False)):
         expected = throughput(MemoryRequest(model="e4b", engine="vllm", context_tokens=4096, concurrent_sequences=4, gpu=gpu))
-        assert row[1] == round(expected.decode_tokens_per_second, 1)
+        assert row[2] == round(expected.decode_tokens_per_second, 1)
     assert any("bandwidth" in m.value for m in app.markdown)
+
+
+def test_throughput_shows_no_speed_for_a_plan_that_does_not_fit():
+    # 31B in BF16 is 62.5 GB of weights (the published checkpoint): it cannot run on a 24 GB card.
+    app = open_page("pages/throughput.py", model="31b", weights="bf16", engine="vllm", gpus="rtx-4090,h100", ctx="8192")
+    shown = table(app, "decode tokens/s (all sequences)")
+    rtx = shown[shown["device"].str.contains("4090")].iloc[0]
+    assert rtx["fits"] == "does not fit" and rtx["decode tokens/s (all sequences)"] != rtx["decode tokens/s (all sequences)"]  # NaN
+    (chart,) = app.get("plotly_chart")
+    traces = plotly_traces(chart)
+    assert [t["name"] for t in traces] == ["1 x NVIDIA H100 80GB SXM5"]
+    # Each device's own assumptions: the H100's price is not listed under the 4090.
+    assert any("4090" in m.value for m in app.markdown) and any("H100" in m.value for m in app.markdown)
 
 
 def test_accuracy_page_counts_every_observation():

@@ -42,7 +42,7 @@ def _sweep_frame(x: str) -> pd.DataFrame:
 
 def _common_layout(layout: dict, hovermode: str = "x unified") -> None:
     assert layout["margin"] == dict(l=60, r=20, t=60, b=60)
-    assert layout["legend"] == dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0)
+    assert layout["legend"] == dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02)
     assert layout["hovermode"] == hovermode
 
 
@@ -131,7 +131,9 @@ def test_quality_vs_memory_joins_the_frontier_and_marks_gpus_vertically():
     assert np.allclose(frontier["x"], [10, 60]) and frontier["hoverinfo"] == "skip"
     layout = figure["layout"]
     assert layout["xaxis"]["type"] == "log"
-    assert [shape["x0"] for shape in layout["shapes"]] == [75, 40] and layout["shapes"][0]["yref"] == "paper"
+    # Plotly's log axes take shapes in log10 units (its shape.x0 docs); 75 here drew the axis to 10^75.
+    assert np.allclose([shape["x0"] for shape in layout["shapes"]], [np.log10(75), np.log10(40)])
+    assert layout["shapes"][0]["yref"] == "paper"
     assert [note["text"] for note in layout["annotations"]] == ["H100 80GB", "2 x L4"]
     _common_layout(layout, "closest")
 
@@ -155,3 +157,34 @@ def test_predicted_vs_observed_marks_exact_at_one():
     assert layout["shapes"][0]["y0"] == 1 and layout["shapes"][0]["line"] == {"color": "#80868b", "dash": "dot"}
     assert layout["xaxis"] == {"tickangle": -45, "title": {"text": "observation"}}
     _common_layout(layout, "closest")
+
+
+def test_every_log_axis_spans_the_data_and_the_device_lines_and_no_more():
+    """The axis range plotly draws (its full figure, computed by kaleido) from the data's smallest
+    to largest value, device lines included, within a decade either side."""
+    points = pd.DataFrame({"label": ["31B bf16", "E2B q4"], "model": ["gemma-4-31b", "gemma-4-e2b"],
+                           "total_bytes": [60 * BYTES_PER_GIB, 3 * BYTES_PER_GIB], "quality": [1.0, 0.5]})  # fmt: skip
+    quality = charts.quality_vs_memory(points, ["E2B q4", "31B bf16"], NAMES, "Quality", GPU_LINES).full_figure_for_development(warn=False)
+    low, high = quality.layout.xaxis.range
+    assert np.log10(3) - 1 < low <= np.log10(3) and np.log10(75) <= high < np.log10(75) + 1
+    sequences = charts.memory_lines(_sweep_frame("concurrent_sequences"), "concurrent_sequences", "sequences", "t", NAMES, GPU_LINES, log_x=True, log_y=True)
+    low, high = sequences.full_figure_for_development(warn=False).layout.yaxis.range
+    assert low <= np.log10(1) and np.log10(75) <= high < np.log10(75) + 1
+    assert sequences.layout.yaxis.type == "log"
+
+
+def test_log_axes_label_whole_decades_only_when_the_data_span_them():
+    wide = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 3, "concurrent_sequences": [1, 16, 256], "t": [1.0, 2.0, 3.0]}), "t", "t", "t")
+    assert wide.layout.xaxis.dtick == 1 and wide.layout.xaxis.tickformat == "~s"
+    narrow = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 2, "concurrent_sequences": [2, 4], "t": [1.0, 2.0]}), "t", "t", "t")
+    assert narrow.layout.xaxis.dtick is None
+
+
+
+def test_every_source_on_the_accuracy_chart_has_its_own_colour():
+    from core.calibrate import calibrate
+
+    rows = pd.DataFrame([{"id": r.id, "kind": r.id.split("-")[0], "ratio": 1.0, "observed": 1.0, "predicted": 1.0, "unit": "GB"} for r in calibrate()])
+    traces = charts.predicted_vs_observed(rows).data
+    assert len(traces) == rows["kind"].nunique() >= 6
+    assert len({t.marker.color for t in traces}) == len(traces)

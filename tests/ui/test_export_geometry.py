@@ -1,0 +1,111 @@
+"""Exported charts as a planning document shows them: title, legend, axis titles and footer never
+overlap, measured on the real SVG (kaleido + Chromium) in headless Chromium."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from playwright.sync_api import sync_playwright
+
+from core.units import BYTES_PER_GIB
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from ui import charts
+from ui.export import figure_svg, for_export
+from ui.views import PARTS
+
+NAMES = {"gemma-4-31b": "Gemma 4 31B", "gemma-4-26b-a4b": "Gemma 4 26B-A4B", "gemma-4-e4b": "Gemma 4 E4B", "gemma-4-e2b": "Gemma 4 E2B"}
+GPU_LINES = [("NVIDIA H100 80GB SXM5", 75 * BYTES_PER_GIB), ("2 x NVIDIA L4", 40 * BYTES_PER_GIB)]
+LONG_TITLE = "Memory against context at 32,768 tokens x 4 sequences on 2 x NVIDIA H100 80GB SXM5 (vLLM, BF16 weights, bf16 KV)"
+
+
+def _sweep(x: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"model": m, x: p, "total_bytes": (i + 1) * p * BYTES_PER_GIB, "weight_format": f}
+         for i, m in enumerate(NAMES) for p in (1, 8, 64, 512) for f in ("bf16",)]
+    )  # fmt: skip
+
+
+def _figures() -> dict[str, object]:
+    breakdown = pd.DataFrame({"model": list(NAMES), "label": list(NAMES.values()),
+                              **{part: [(i + 1) * BYTES_PER_GIB] * 4 for i, part in enumerate(PARTS)}})  # fmt: skip
+    points = pd.DataFrame(
+        [{"label": f"{n} · {f}", "model": m, "weight_format": f, "total_bytes": b * BYTES_PER_GIB, "quality": q, "fits": True}
+         for (m, n), q, b in zip(NAMES.items(), (1.0, 0.93, 0.62, 0.49), (60, 48, 15, 10)) for f in ("BF16", "Q4_K_M")]
+    )  # fmt: skip
+    throughput = pd.DataFrame(
+        [{"gpu_name": g, "concurrent_sequences": s, "tokens": 40.0 * s} for g in ("H100", "RTX 4090") for s in (1, 2, 4, 8)]
+    )
+    return {
+        "breakdown": charts.breakdown_bar(breakdown, LONG_TITLE),
+        "context": charts.memory_lines(_sweep("context_tokens"), "context_tokens", "context tokens", LONG_TITLE, NAMES, GPU_LINES, log_x=True),
+        "precision": charts.precision_bars(_sweep("weight_format").drop_duplicates(["model"]), NAMES, {"bf16": "BF16"}, LONG_TITLE, GPU_LINES),
+        "quality": charts.quality_vs_memory(points, [points["label"][0]], NAMES, LONG_TITLE, GPU_LINES),
+        "throughput": charts.throughput_lines(throughput, "tokens", "tokens/s", LONG_TITLE),
+    }
+
+
+BOXES = """
+svg => {
+  const box = selector => {
+    const nodes = [...svg.querySelectorAll(selector)].filter(n => n.getBBox().width > 0);
+    if (!nodes.length) return null;
+    const rects = nodes.map(n => n.getBoundingClientRect());
+    return {left: Math.min(...rects.map(r => r.left)), top: Math.min(...rects.map(r => r.top)),
+            right: Math.max(...rects.map(r => r.right)), bottom: Math.max(...rects.map(r => r.bottom))};
+  };
+  return {title: box('.g-gtitle text'), legend: box('.legend .traces'), xtitle: box('.g-xtitle text'),
+          footer: box('.annotation-text-g text.footer, .annotation[data-index] text'), plot: box('.bglayer rect, .cartesianlayer .plot')};
+}
+"""
+
+
+def _disjoint(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return True
+    return a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"] or b["bottom"] <= a["top"]
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, dict]:
+    boxes = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        for name, figure in _figures().items():
+            page.set_content(figure_svg(figure).decode("utf-8"))
+            boxes[name] = page.locator("svg").first.evaluate(BOXES)
+        browser.close()
+    return boxes
+
+
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])
+def test_the_title_never_overlaps_the_legend_in_the_exported_svg(measured, name):
+    boxes = measured[name]
+    assert boxes["title"] is not None and boxes["legend"] is not None
+    assert _disjoint(boxes["title"], boxes["legend"]), boxes
+
+
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])
+def test_the_legend_never_overlaps_the_x_axis_title(measured, name):
+    assert _disjoint(measured[name]["legend"], measured[name]["xtitle"]), measured[name]
+
+
+def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend():
+    from core.catalog import load_catalog
+    from core.estimate import MemoryRequest
+    from core.fit import device_fit_matrix
+    from ui.fit_chart import verdict_heatmap
+
+    catalog = load_catalog()
+    rows = device_fit_matrix(MemoryRequest(model="e2b", gpu="nvidia-rtx-4090"), catalog)
+    labels = {m.id: f"{m.display_name}<br>quality 1.00" for m in catalog.models}
+    figure = verdict_heatmap(rows, labels, {f.id: f.display_name for f in catalog.weight_formats}, None, LONG_TITLE)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_content(figure_svg(figure, height=figure.layout.height).decode("utf-8"))
+        boxes = page.locator("svg").first.evaluate(BOXES.replace("xtitle: box('.g-xtitle text')", "xtitle: box('.xtick text')"))
+        browser.close()
+    assert _disjoint(boxes["title"], boxes["xtitle"]), boxes
+    assert _disjoint(boxes["title"], boxes["legend"]), boxes
