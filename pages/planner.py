@@ -4,10 +4,12 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
+from core.engines.registry import ENGINES
 from core.estimate import PlanningError, estimate
 from core.fit import fit
 from ui import charts
 from ui.cached import context_chart, sequence_and_precision_charts
+from ui.export import export_stamp
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
@@ -58,6 +60,7 @@ for column, result in zip(metric_columns, estimates):
         f"{result.total_bytes / 2**30:,.2f} GiB",
         f"naive calculator: {result.naive_total_bytes / 2**30:,.1f} GiB",
         delta_color="off",
+        delta_arrow="off",  # "naive calculator: X" is a comparison, not growth
         help="Total on the accelerator(s): weights + KV cache + activations + runtime overhead. "
         "Below, what a parameters x bytes x 1.2 calculator with an all-full-attention KV cache says.",
     )
@@ -118,43 +121,64 @@ for result in estimates:
         with st.expander(f"What {result.engine} should print at start-up: {untrusted.markdown_literal(names[result.model])}"):
             st.code("\n".join(result.engine_report["log_lines"]), language=None)
 
+kv_names = {k.id: k.display_name for k in catalog.kv_cache_types}
 inputs = {
     "models": ", ".join(names[m] for m in models),
-    "engine": request.engine,
+    "runtime": ENGINES[request.engine].display_name,
     "weight format": format_names[request.weight_format],
-    "KV cache": request.kv_cache_dtype,
+    "KV cache": kv_names.get(request.kv_cache_dtype, request.kv_cache_dtype),
     "context tokens per sequence": f"{request.context_tokens:,}",
-    "concurrent sequences": str(request.concurrent_sequences),
+    "concurrent sequences": f"{request.concurrent_sequences:,}",
     "images x budget": f"{request.images} x {request.image_tokens}",
     "audio seconds": f"{request.audio_seconds:g}",
     "thinking tokens": f"{request.thinking_tokens:,}",
-    "GPUs": ", ".join(f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus) or "none",
+    "devices": ", ".join(f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus) or "none",
     "link": state.link(),
 }
+if request.engine == "vllm":
+    # vLLM claims this share of every GPU at start-up: it sets the "usable" memory of every verdict.
+    inputs["usable memory"] = f"vLLM gpu_memory_utilization {request.engine_settings.gpu_memory_utilization:g} of each GPU"
 verdict_lines = [
-    f"{label} on {row_gpu}: {result.verdict.replace('_', ' ')}, "
+    f"{label} on {result.gpus} x {catalog.accelerator(row_gpu).name}: {result.verdict.replace('_', ' ')}, "
     + (f"headroom {result.headroom_bytes / 2**30:,.2f} GiB" if result.fits else f"short by {result.shortfall_bytes / 2**30:,.2f} GiB")
     + f", longest context {result.max_context_tokens:,} tokens, "
     f"at most {result.max_concurrent_sequences:,} sequences"
     for label, row_gpu, result in fits
 ]
+summary_figures = {
+    "Memory breakdown": breakdown_figure, "Memory against context": context_figure,
+    "Memory against concurrent sequences": sequences_figure, "Memory across weight formats": precision_figure,
+}
+summary_stamp = export_stamp(inputs["models"] + " · " + inputs["runtime"] + " · " + inputs["devices"], state.link(), datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
 
-def planning_summary() -> str:
-    from ui.export import planning_summary_markdown
+def planning_summary_files() -> bytes:
+    from ui.export import planning_summary_zip
 
-    return planning_summary_markdown(
-        "Gemma 4 memory plan",
-        inputs,
-        table,
-        verdict_lines,
-        {"Memory breakdown": breakdown_figure, "Memory against context": context_figure, "Memory across weight formats": precision_figure},
-        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    return planning_summary_zip(
+        "Gemma 4 memory plan", inputs, table, verdict_lines, summary_figures,
+        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary_stamp,
     )
 
 
-st.download_button(
-    "Planning summary (Markdown)", data=planning_summary, file_name="gemma4-memory-plan.md", mime="text/markdown",
-    key="planner_summary", icon=":material/description:", on_click="ignore",
-    help="Inputs, the breakdown table, the fit verdicts and the charts in one document",
-)
+def planning_report() -> str:
+    from ui.export import planning_report_html
+
+    return planning_report_html(
+        "Gemma 4 memory plan", inputs, table, verdict_lines, summary_figures,
+        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary_stamp,
+    )
+
+
+with st.container(horizontal=True, gap="small"):
+    st.download_button(
+        "Planning summary (Markdown + PNG charts, zip)", data=planning_summary_files, file_name="gemma4-memory-plan.zip",
+        mime="application/zip", key="planner_summary", icon=":material/description:", on_click="ignore",
+        help="summary.md with the inputs, the breakdown table and the fit verdicts, and the charts as PNG files beside it "
+        "(GitHub and wikis show them; they strip images embedded as data)",
+    )
+    st.download_button(
+        "Planning report (HTML)", data=planning_report, file_name="gemma4-memory-plan.html", mime="text/html",
+        key="planner_report", icon=":material/article:", on_click="ignore",
+        help="One self-contained page with the same content and interactive charts; opens offline",
+    )

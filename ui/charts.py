@@ -32,6 +32,8 @@ PART_COLORS = {
 # the four fallback colours repeated red for two of them.
 SOURCE_COLORS = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb", "#f9ab00", "#5f6368", "#b80672", "#0d652d"]
 SOURCE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "hexagon", "pentagon"]
+# Observation ids run to about 40 characters, slanted at 45 degrees.
+ACCURACY_MARGIN_BOTTOM_PX = 230
 GPU_LINE_DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot"]
 # Without explicit fonts plotly falls back to the browser's: no web fonts are fetched (offline).
 # No template here: Streamlit themes charts on screen (light or dark), and exports apply
@@ -256,5 +258,8 @@ def predicted_vs_observed(rows: pd.DataFrame) -> go.Figure:
     layout = _layout(
         "Predicted / observed (1.00 = exact)", x_title="observation", y_title="predicted / observed",
         hovermode="closest", shapes=[exact], xaxis=dict(tickangle=-45),
+        # Room for the slanted observation ids within the margin itself, so an export's footer
+        # stamp (hung below that margin) never meets them.
+        margin=dict(l=60, r=20, t=60, b=ACCURACY_MARGIN_BOTTOM_PX),
     )  # fmt: skip
     return go.Figure(data=points, layout=layout)

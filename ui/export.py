@@ -41,6 +41,11 @@ SUMMARY_TEXT_CHARS = 4_000
 # The app's own link (scheme, host, path and a percent-encoded query): an autolink in the summary.
 SAFE_LINK = re.compile(r"https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?")
 
+# The footer stamp: one line in a strip this tall under the chart, at most this many characters.
+STAMP_STRIP_PX = 28
+DEFAULT_MARGIN_BOTTOM_PX = 80  # plotly's own
+STAMP_CHARS = 220
+
 # How often a waiting export checks that the renderer is still alive.
 _WATCHDOG_INTERVAL_S = 0.5
 
@@ -90,14 +95,16 @@ def figure_png(
     width: int | None = None,
     height: int | None = None,
     scale: float = DEFAULT_PNG_SCALE,
+    stamp: str | None = None,
 ) -> bytes:
-    """PNG bytes; width and height default to the figure's layout, else 1200 x 650 layout pixels."""
-    return _render(fig, "png", width, height, scale)
+    """PNG bytes; width and height default to the figure's layout, else 1200 x 650 layout pixels;
+    `stamp`: a footer line (scenario, date, link) under the chart."""
+    return _render(for_export(fig, stamp), "png", width, height, scale)
 
 
-def figure_svg(fig: go.Figure, *, width: int | None = None, height: int | None = None) -> bytes:
-    """SVG bytes (a vector image, so no scale); size as for figure_png."""
-    return _render(fig, "svg", width, height, 1)
+def figure_svg(fig: go.Figure, *, width: int | None = None, height: int | None = None, stamp: str | None = None) -> bytes:
+    """SVG bytes (a vector image, so no scale); size and stamp as for figure_png."""
+    return _render(for_export(fig, stamp), "svg", width, height, 1)
 
 
 _warm_up_started = threading.Event()
@@ -119,9 +126,24 @@ def warm_up_in_background() -> None:
     threading.Thread(target=warm, name="kaleido-warm-up", daemon=True).start()
 
 
-def figure_html(fig: go.Figure) -> str:
+def figure_html(fig: go.Figure, stamp: str | None = None) -> str:
     """A self-contained HTML page: plotly.js inlined, MathJax off, so it opens with no network."""
-    return for_export(fig).to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
+    return for_export(fig, stamp).to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
+
+
+def export_stamp(scenario: str, link: str, generated_at: str) -> str:
+    """The footer every exported chart carries: where it came from, for whom, and when. The
+    scenario may name an imported model, so it is clipped plain text (plotly renders a small
+    HTML subset in annotations: angle brackets are escaped)."""
+    parts = ["Gemma 4 deployment planner", scenario, generated_at]
+    if SAFE_LINK.fullmatch(link or ""):
+        parts.append(link)
+    text = " · ".join(p for p in parts if p)
+    return _plotly_plain(text[:STAMP_CHARS])
+
+
+def _plotly_plain(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
@@ -151,8 +173,11 @@ def planning_summary_markdown(
     verdict_lines: Sequence[str],
     figures: Mapping[str, go.Figure],
     generated_at: str,
+    chart_files: Mapping[str, str] | None = None,
 ) -> str:
-    """A self-contained Markdown planning summary; charts are inline SVG data URIs when Chromium exists."""
+    """A Markdown planning summary. Charts: `chart_files` maps each chart to a relative PNG path
+    (planning_summary_zip ships them beside it: GitHub and most wikis strip data: images);
+    without it they are inline SVG data URIs when Chromium exists."""
     lines = [f"# {_inline(title)}", "", f"_Generated {_inline(generated_at)}_", "", "## Inputs", ""]
     lines += _markdown_table(["Input", "Value"], [[key, value] for key, value in inputs.items()], [False, False])
     lines += ["", "## Breakdown", ""]
@@ -162,8 +187,90 @@ def planning_summary_markdown(
     lines += [f"- {_inline(line)}" for line in verdict_lines] or ["- (none)"]
     if figures:
         lines += ["", "## Charts", ""]
-        lines += _chart_lines(figures)
+        if chart_files is not None:
+            for name in figures:
+                alt = _inline(name).replace("[", "(").replace("]", ")")
+                lines += [f"### {_inline(name)}", ""]
+                lines += [f"![{alt}]({chart_files[name]})", ""] if name in chart_files else ["> Chart not included: PNG export needs Chromium.", ""]
+        else:
+            lines += _chart_lines(figures)
     return "\n".join(lines) + "\n"
+
+
+def planning_summary_zip(
+    title: str,
+    inputs: Mapping[str, str],
+    breakdown: pd.DataFrame,
+    verdict_lines: Sequence[str],
+    figures: Mapping[str, go.Figure],
+    generated_at: str,
+    stamp: str | None = None,
+) -> bytes:
+    """summary.md with its charts as PNG files under charts/, referenced by relative paths: a
+    folder that renders on GitHub, in wikis and in editors, unlike data: images."""
+    import io
+    import zipfile
+
+    pngs: dict[str, bytes] = {}
+    paths: dict[str, str] = {}
+    if export_available()[0]:
+        for name, fig in figures.items():
+            path = f"charts/{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-') or 'chart'}.png"
+            try:
+                pngs[path] = figure_png(fig, stamp=stamp)
+            except ExportError:
+                continue
+            paths[name] = path
+    summary = planning_summary_markdown(title, inputs, breakdown, verdict_lines, figures, generated_at, chart_files=paths)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("summary.md", summary)
+        for path, data in pngs.items():
+            archive.writestr(path, data)
+    return buffer.getvalue()
+
+
+def planning_report_html(
+    title: str,
+    inputs: Mapping[str, str],
+    breakdown: pd.DataFrame,
+    verdict_lines: Sequence[str],
+    figures: Mapping[str, go.Figure],
+    generated_at: str,
+    stamp: str | None = None,
+) -> str:
+    """One self-contained HTML report: the inputs, breakdown and verdicts as escaped text and
+    tables, each chart as interactive plotly (plotly.js inlined once), no network needed."""
+    import html
+
+    def cell(value: object) -> str:
+        return html.escape(_format_number(value) if isinstance(value, numbers.Number) else str(value))
+
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#202124}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #dadce0;padding:4px 8px}"
+        "td.n{text-align:right}.stamp{color:#5f6368;font-size:12px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p class='stamp'>Generated {html.escape(generated_at)}</p>",
+        "<h2>Inputs</h2><table>",
+        *[f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in inputs.items()],
+        "</table><h2>Breakdown</h2><table><tr>",
+        *[f"<th>{html.escape(str(c))}</th>" for c in breakdown.columns],
+        "</tr>",
+    ]
+    for row in breakdown.itertuples(index=False, name=None):
+        parts.append("<tr>" + "".join(
+            f"<td class='n'>{cell(v)}</td>" if isinstance(v, numbers.Number) else f"<td>{cell(v)}</td>" for v in row
+        ) + "</tr>")  # fmt: skip
+    parts += ["</table><h2>Verdict</h2><ul>", *[f"<li>{html.escape(line)}</li>" for line in verdict_lines], "</ul>"]
+    if figures:
+        parts.append("<h2>Charts</h2>")
+        for index, (name, fig) in enumerate(figures.items()):
+            parts.append(f"<h3>{html.escape(name)}</h3>")
+            parts.append(for_export(fig, stamp).to_html(full_html=False, include_plotlyjs=index == 0, include_mathjax=False))
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
 
 def _chart_lines(figures: Mapping[str, go.Figure]) -> list[str]:
@@ -184,12 +291,22 @@ def _chart_lines(figures: Mapping[str, go.Figure]) -> list[str]:
     return lines
 
 
-def for_export(fig: go.Figure) -> go.Figure:
+def for_export(fig: go.Figure, stamp: str | None = None) -> go.Figure:
     """A copy with a real template. Inside a Streamlit app plotly's default template is
     Streamlit's, whose placeholder colours (#000001...) only the browser replaces: a file
-    exported with it would show them."""
+    exported with it would show them. A stamp goes in a strip added under the chart, below the
+    x-axis title, so it overlaps nothing (tests/ui/test_export_geometry.py)."""
     copy = go.Figure(fig)
     copy.update_layout(template=EXPORT_TEMPLATE)
+    if stamp:
+        # Annotations have no container coordinates: the stamp hangs below the plot by the
+        # margin the chart had (where its tick labels and axis title live), in the strip added.
+        below = copy.layout.margin.b if copy.layout.margin.b is not None else DEFAULT_MARGIN_BOTTOM_PX
+        copy.update_layout(margin=dict(b=below + STAMP_STRIP_PX))
+        copy.add_annotation(
+            text=stamp, xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", yshift=-(below + 6),
+            showarrow=False, font=dict(size=10, color="#5f6368"), name="export-stamp",
+        )
     return copy
 
 
@@ -197,7 +314,6 @@ def _render(fig: go.Figure, image_format: str, width: int | None, height: int | 
     path = chromium_path()
     if path is None:
         raise ExportError(CHROMIUM_MISSING_MESSAGE)
-    fig = for_export(fig)
     layout = fig.layout
     width = width or layout.width or DEFAULT_WIDTH_PX
     height = height or layout.height or DEFAULT_HEIGHT_PX

@@ -317,8 +317,15 @@ def _bits_label(weight_format: WeightFormat) -> str:
     return f"{experts:g}-bit experts, {weight_format.linear_bits:g}-bit rest"
 
 
+# What every chart exported from this run is stamped with: the page's scenario line and link.
+EXPORT_SCENARIO_KEY = "_export_scenario"
+EXPORT_LINK_KEY = "_export_link"
+
+
 def page_header(title: str, state: PageState, caption: str) -> None:
     """Title with the copy-link box beside it, a caption, and any link-parameter notices."""
+    st.session_state[EXPORT_SCENARIO_KEY] = caption
+    st.session_state[EXPORT_LINK_KEY] = state.link()
     heading, link = st.columns([5, 1], vertical_alignment="bottom")
     heading.title(title)
     with link:
@@ -344,25 +351,32 @@ def download_table(frame: pd.DataFrame, file_stem: str, key: str) -> None:
 
 
 def download_figure(fig: object, file_stem: str, key: str) -> None:
-    """PNG, SVG (through the warm Chromium) and offline HTML downloads for one chart."""
-    from ui.export import export_available, figure_html, figure_png, figure_svg
+    """PNG, SVG (through the warm Chromium) and offline HTML downloads for one chart, each
+    stamped with the page's scenario, the date and the link that reopens it."""
+    from datetime import datetime, timezone
 
+    from ui.export import export_available, export_stamp, figure_html, figure_png, figure_svg
+
+    stamp = export_stamp(
+        str(st.session_state.get(EXPORT_SCENARIO_KEY, "")), str(st.session_state.get(EXPORT_LINK_KEY, "")),
+        datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    )
     available, reason = export_available()
     # A wrapping row sized by its buttons: fixed columns cut the labels to "P", "S", "H" at 800 px.
     row = st.container(horizontal=True, gap="small")
     with row:
         st.download_button(
-            "PNG", data=lambda: figure_png(fig), file_name=f"{file_stem}.png", mime="image/png",
+            "PNG", data=lambda: figure_png(fig, stamp=stamp), file_name=f"{file_stem}.png", mime="image/png",
             key=f"{key}_png", disabled=not available, icon=":material/image:", on_click="ignore",
             help=reason if not available else "The chart as a PNG image (1200 x 650, 2x scale)",
         )
         st.download_button(
-            "SVG", data=lambda: figure_svg(fig), file_name=f"{file_stem}.svg", mime="image/svg+xml",
+            "SVG", data=lambda: figure_svg(fig, stamp=stamp), file_name=f"{file_stem}.svg", mime="image/svg+xml",
             key=f"{key}_svg", disabled=not available, icon=":material/draw:", on_click="ignore",
             help=reason if not available else "The chart as a scalable SVG",
         )
         st.download_button(
-            "HTML", data=lambda: figure_html(fig), file_name=f"{file_stem}.html", mime="text/html",
+            "HTML", data=lambda: figure_html(fig, stamp), file_name=f"{file_stem}.html", mime="text/html",
             key=f"{key}_html", icon=":material/code:", on_click="ignore",
             help="An interactive, self-contained HTML file that works offline",
         )

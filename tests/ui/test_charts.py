@@ -40,8 +40,8 @@ def _sweep_frame(x: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _common_layout(layout: dict, hovermode: str = "x unified") -> None:
-    assert layout["margin"] == dict(l=60, r=20, t=60, b=60)
+def _common_layout(layout: dict, hovermode: str = "x unified", bottom_px: int = 60) -> None:
+    assert layout["margin"] == dict(l=60, r=20, t=60, b=bottom_px)
     assert layout["legend"] == dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02)
     assert layout["hovermode"] == hovermode
 
@@ -156,7 +156,7 @@ def test_predicted_vs_observed_marks_exact_at_one():
     layout = figure["layout"]
     assert layout["shapes"][0]["y0"] == 1 and layout["shapes"][0]["line"] == {"color": "#80868b", "dash": "dot"}
     assert layout["xaxis"] == {"tickangle": -45, "title": {"text": "observation"}}
-    _common_layout(layout, "closest")
+    _common_layout(layout, "closest", bottom_px=charts.ACCURACY_MARGIN_BOTTOM_PX)
 
 
 def test_every_log_axis_spans_the_data_and_the_device_lines_and_no_more():

@@ -205,3 +205,43 @@ def test_summary_shows_names_and_values_from_a_link_as_plain_text():
     # The reader still sees every character, and the planner's own link stays a link.
     assert "www\u200b.evil.example" in text
     assert "<http://127.0.0.1:8501/planner?ctx=4096&custom=My+model~eJx>" in text
+
+
+def _summary_args(**overrides) -> dict:
+    arguments = {
+        "title": "Gemma 4 31B on one H100",
+        "inputs": {"Model": "Gemma 4 31B", "devices": "2 x NVIDIA H100 80GB SXM5"},
+        "breakdown": pd.DataFrame({"component": ["weights", "total"], "GiB": [17.456, 17.46]}),
+        "verdict_lines": ["Fits with 62.5 GiB headroom."],
+        "figures": {"Memory breakdown": _figure(), "Memory against context": _figure()},
+        "generated_at": "2026-11-30 10:00 UTC",
+        "stamp": "Gemma 4 deployment planner · 2026-11-30",
+    }
+    return arguments | overrides
+
+
+def test_the_summary_zip_holds_markdown_and_the_png_files_it_references():
+    import io
+    import zipfile
+
+    archive = zipfile.ZipFile(io.BytesIO(export.planning_summary_zip(**_summary_args())))
+    names = set(archive.namelist())
+    summary = archive.read("summary.md").decode()
+    referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", summary)
+    assert len(referenced) == 2 and "data:" not in summary
+    for path in referenced:
+        assert path in names and not path.startswith(("/", "http"))
+        assert archive.read(path).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "| devices | 2 x NVIDIA H100 80GB SXM5 |" in summary
+
+
+def test_the_html_report_is_one_offline_page_with_every_chart_and_escaped_text():
+    hostile = "<script>alert(1)</script>"
+    page = export.planning_report_html(**_summary_args(inputs={"Model": hostile}))
+    bundle = plotly.offline.get_plotlyjs()
+    assert page.count(bundle) == 1  # plotly.js inlined once, for every chart
+    around = page.replace(bundle, "")
+    assert around.count("Plotly.newPlot") == 2  # every chart, interactive
+    assert "<h3>Memory breakdown</h3>" in page and "<h3>Memory against context</h3>" in page
+    assert hostile not in around and "&lt;script&gt;" in around
+    assert "cdn." not in around and not re.search(r"<script[^>]*\ssrc=", page)

@@ -11,7 +11,7 @@ from playwright.sync_api import sync_playwright
 from core.units import BYTES_PER_GIB
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ui import charts
-from ui.export import figure_svg, for_export
+from ui.export import export_stamp, figure_svg
 from ui.views import PARTS
 
 NAMES = {"gemma-4-31b": "Gemma 4 31B", "gemma-4-26b-a4b": "Gemma 4 26B-A4B", "gemma-4-e4b": "Gemma 4 E4B", "gemma-4-e2b": "Gemma 4 E2B"}
@@ -42,6 +42,10 @@ def _figures() -> dict[str, object]:
         "precision": charts.precision_bars(_sweep("weight_format").drop_duplicates(["model"]), NAMES, {"bf16": "BF16"}, LONG_TITLE, GPU_LINES),
         "quality": charts.quality_vs_memory(points, [points["label"][0]], NAMES, LONG_TITLE, GPU_LINES),
         "throughput": charts.throughput_lines(throughput, "tokens", "tokens/s", LONG_TITLE),
+        "accuracy": charts.predicted_vs_observed(pd.DataFrame(
+            [{"id": f"llamacpp-e4b-{i}-full-attention-mib", "kind": k, "ratio": 1.0, "observed": 1.0, "predicted": 1.0, "unit": "MiB"}
+             for i, k in enumerate(["llamacpp", "vllm", "file", "gguf", "google", "llamaserver"] * 3)]
+        )),
     }
 
 
@@ -54,8 +58,12 @@ svg => {
     return {left: Math.min(...rects.map(r => r.left)), top: Math.min(...rects.map(r => r.top)),
             right: Math.max(...rects.map(r => r.right)), bottom: Math.max(...rects.map(r => r.bottom))};
   };
-  return {title: box('.g-gtitle text'), legend: box('.legend .traces'), xtitle: box('.g-xtitle text'),
-          footer: box('.annotation-text-g text.footer, .annotation[data-index] text'), plot: box('.bglayer rect, .cartesianlayer .plot')};
+  return {title: box('.g-gtitle text'), legend: box('.legend .traces'), xtitle: box('.g-xtitle text'), xticks: box('.xtick text'),
+          footer: (() => {
+            const rects = [...svg.querySelectorAll('text')].filter(t => t.textContent.startsWith('Gemma 4 deployment planner'))
+              .map(t => t.getBoundingClientRect());
+            return rects.length ? {left: rects[0].left, top: rects[0].top, right: rects[0].right, bottom: rects[0].bottom, text: 1} : null;
+          })()};
 }
 """
 
@@ -72,8 +80,9 @@ def measured() -> dict[str, dict]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
+        stamp = export_stamp("Gemma 4 31B · vllm · BF16 · 32,768 tokens x 4 · 2 x NVIDIA H100", "http://127.0.0.1:8501/planner?ctx=32768", "2026-12-03")
         for name, figure in _figures().items():
-            page.set_content(figure_svg(figure).decode("utf-8"))
+            page.set_content(figure_svg(figure, stamp=stamp).decode("utf-8"))
             boxes[name] = page.locator("svg").first.evaluate(BOXES)
         browser.close()
     return boxes
@@ -84,6 +93,14 @@ def test_the_title_never_overlaps_the_legend_in_the_exported_svg(measured, name)
     boxes = measured[name]
     assert boxes["title"] is not None and boxes["legend"] is not None
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
+
+
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput", "accuracy"])
+def test_the_footer_stamp_is_there_and_overlaps_nothing(measured, name):
+    boxes = measured[name]
+    assert boxes["footer"] is not None, "no stamp in the exported SVG"
+    for other in ("title", "legend", "xtitle", "xticks"):
+        assert _disjoint(boxes["footer"], boxes[other]), (other, boxes)
 
 
 @pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])
