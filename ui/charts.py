@@ -32,6 +32,8 @@ PART_COLORS = {
 # the four fallback colours repeated red for two of them.
 SOURCE_COLORS = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb", "#f9ab00", "#5f6368", "#b80672", "#0d652d"]
 SOURCE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "hexagon", "pentagon"]
+# Format names (shortened) run to about 30 characters, slanted at 30 degrees.
+PRECISION_MARGIN_BOTTOM_PX = 150
 # Observation ids run to about 40 characters, slanted at 45 degrees.
 ACCURACY_MARGIN_BOTTOM_PX = 230
 GPU_LINE_DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot"]
@@ -168,19 +170,44 @@ def precision_bars(
     frame: pd.DataFrame, names: dict[str, str], format_names: dict[str, str], title: str,
     gpu_lines: Sequence[tuple[str, float]] = (),
 ) -> go.Figure:
-    """Total memory per weight format, grouped by model."""
+    """Total memory per weight format, grouped by model; a note names the formats some model
+    has no bar for."""
+    shown_formats = list(frame["weight_format"].unique())
+    short_names = dict(zip(shown_formats, short_labels([format_names.get(f, f) for f in shown_formats])))
     bars = [
         dict(
-            type="bar", x=[format_names.get(f, f) for f in part["weight_format"]], y=_gib_array(part["total_bytes"]),
+            type="bar", x=[short_names[f] for f in part["weight_format"]], y=_gib_array(part["total_bytes"]),
             name=names.get(model_id, model_id), marker=dict(color=model_color(model_id, index)),
             hovertemplate="%{x}: %{y:,.2f} GiB<extra>" + names.get(model_id, model_id) + "</extra>",
         )
         for index, (model_id, part) in enumerate(frame.groupby("model", sort=False))
     ]
     layout = _layout(
-        title, x_title="weight format", y_title=GIB_AXIS_TITLE, hovermode="closest", barmode="group", **_gpu_lines(gpu_lines),
+        title, x_title="weight format", y_title=GIB_AXIS_TITLE, hovermode="closest", barmode="group",
+        # Slanted, shortened names with room for them: the last label was cut off at the edge.
+        xaxis=dict(tickangle=-30, automargin=True), margin=dict(l=60, r=20, t=60, b=PRECISION_MARGIN_BOTTOM_PX),
+        **_gpu_lines(gpu_lines),
     )  # fmt: skip
-    return go.Figure(data=bars, layout=layout)
+    figure = go.Figure(data=bars, layout=layout)
+    missing = [
+        f"{format_names.get(f, f)} (not for {', '.join(names.get(m, m) for m in gone)})"
+        for f in frame["weight_format"].unique()
+        if (gone := [m for m in frame["model"].unique() if not ((frame["model"] == m) & (frame["weight_format"] == f)).any()])
+    ]
+    if missing:
+        # A format that only changes routed experts has no bar for a dense model: it would repeat BF16.
+        figure.add_annotation(
+            text="No bar: " + "; ".join(missing) + " - the format changes only mixture-of-experts layers",
+            xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=10),
+        )
+    return figure
+
+
+def short_labels(labels: Sequence[str]) -> list[str]:
+    """Labels without their trailing '(...)' where that leaves them distinct: long format names
+    ('Ollama library Q4_K_M (gemma4:e2b, :e4b, :26b, :31b)') crowd an axis on an 800 px screen."""
+    short = [re.sub(r" \([^()]*\)$", "", label) for label in labels]
+    return [s if short.count(s) == 1 else full for s, full in zip(short, labels)]
 
 
 def benchmark_bars(frame: pd.DataFrame, benchmark: str, names: dict[str, str]) -> go.Figure:

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from core.engines.registry import ENGINES
 from core.fit import FitRow, Verdict
 from core.units import BYTES_PER_GIB
+from ui.charts import short_labels
 
 # Traffic-light colours that read on light and dark backgrounds alike (and stay apart for the
 # common red-green colour blindness: blue for a clean fit, not green).
@@ -37,13 +38,6 @@ def _cell_text(row: FitRow) -> str:
     if row.verdict == "fits_with_offload" and row.offload is not None:
         return f"{row.offload.host_bytes / BYTES_PER_GIB:,.1f} GiB in RAM"
     return f"{row.headroom_bytes / BYTES_PER_GIB:,.1f} GiB free"
-
-
-def _short_labels(labels: list[str]) -> list[str]:
-    """Labels without their trailing '(...)' where that leaves them distinct: the row labels
-    must leave the cells room on an 800 px screen."""
-    short = [re.sub(r" \([^()]*\)$", "", label) for label in labels]
-    return [s if short.count(s) == 1 else full for s, full in zip(short, labels)]
 
 
 def verdict_heatmap(
@@ -78,7 +72,7 @@ def verdict_heatmap(
                 f"{VERDICT_WORDS[row.verdict]}: needs {row.total_bytes / BYTES_PER_GIB:,.1f} of "
                 f"{row.usable_bytes / BYTES_PER_GIB:,.1f} GiB; longest context {row.max_context_tokens:,} tokens"
             )
-    y_labels = _short_labels([f"{ENGINES[engine].short_name} · {format_names[weight_format]}" for engine, weight_format in lines])
+    y_labels = short_labels([f"{ENGINES[engine].short_name} · {format_names[weight_format]}" for engine, weight_format in lines])
     x_labels = [model_labels[m] for m in models]
     count = len(VERDICT_COLORS)
     # A stepped colour scale: each verdict code owns one band of [0, 1].

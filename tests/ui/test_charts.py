@@ -103,7 +103,20 @@ def test_precision_bars_grouped_per_model_with_format_names():
     layout = figure["layout"]
     assert layout["barmode"] == "group" and layout["xaxis"]["title"] == {"text": "weight format"}
     assert len(layout["shapes"]) == 2
-    _common_layout(layout, "closest")
+    _common_layout(layout, "closest", bottom_px=charts.PRECISION_MARGIN_BOTTOM_PX)
+
+
+def test_a_format_some_model_has_no_bar_for_is_named_on_the_chart():
+    frame = pd.DataFrame([
+        {"model": "gemma-4-31b", "weight_format": "bf16", "total_bytes": 60 * BYTES_PER_GIB},
+        {"model": "gemma-4-e2b", "weight_format": "bf16", "total_bytes": 10 * BYTES_PER_GIB},
+        {"model": "gemma-4-e2b", "weight_format": "mxfp4-experts", "total_bytes": 9 * BYTES_PER_GIB},
+    ])  # fmt: skip
+    figure = charts.precision_bars(frame, NAMES, {"bf16": "BF16", "mxfp4-experts": "MXFP4 experts (gpt-oss)"}, "Formats")
+    notes = [a.text for a in figure.layout.annotations]
+    assert any("MXFP4 experts" in n and "Gemma 4 31B" in n for n in notes)
+    # The axis shows the shortened name, distinct from every other.
+    assert "MXFP4 experts" in list(figure.data[1].x)
 
 
 def test_benchmark_bars_show_scores_and_which_way_is_better():

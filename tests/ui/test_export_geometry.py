@@ -39,7 +39,11 @@ def _figures() -> dict[str, object]:
     return {
         "breakdown": charts.breakdown_bar(breakdown, LONG_TITLE),
         "context": charts.memory_lines(_sweep("context_tokens"), "context_tokens", "context tokens", LONG_TITLE, NAMES, GPU_LINES, log_x=True),
-        "precision": charts.precision_bars(_sweep("weight_format").drop_duplicates(["model"]), NAMES, {"bf16": "BF16"}, LONG_TITLE, GPU_LINES),
+        "precision": charts.precision_bars(
+            pd.concat([_sweep("weight_format").drop_duplicates(["model"]),
+                       pd.DataFrame([{"model": "gemma-4-26b-a4b", "weight_format": "mxfp4-experts", "total_bytes": 20 * BYTES_PER_GIB}])]),
+            NAMES, {"bf16": "BF16", "mxfp4-experts": "MXFP4 experts + BF16 (gpt-oss native)"}, LONG_TITLE, GPU_LINES,
+        ),
         "quality": charts.quality_vs_memory(points, [points["label"][0]], NAMES, LONG_TITLE, GPU_LINES),
         "throughput": charts.throughput_lines(throughput, "tokens", "tokens/s", LONG_TITLE),
         "accuracy": charts.predicted_vs_observed(pd.DataFrame(
@@ -59,6 +63,11 @@ svg => {
             right: Math.max(...rects.map(r => r.right)), bottom: Math.max(...rects.map(r => r.bottom))};
   };
   return {title: box('.g-gtitle text'), legend: box('.legend .traces'), xtitle: box('.g-xtitle text'), xticks: box('.xtick text'),
+          note: (() => {
+            const rects = [...svg.querySelectorAll('text')].filter(t => t.textContent.startsWith('No bar'))
+              .map(t => t.getBoundingClientRect());
+            return rects.length ? {left: rects[0].left, top: rects[0].top, right: rects[0].right, bottom: rects[0].bottom} : null;
+          })(),
           footer: (() => {
             const rects = [...svg.querySelectorAll('text')].filter(t => t.textContent.startsWith('Gemma 4 deployment planner'))
               .map(t => t.getBoundingClientRect());
@@ -126,3 +135,10 @@ def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend():
         browser.close()
     assert _disjoint(boxes["title"], boxes["xtitle"]), boxes
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
+
+
+def test_the_precision_chart_says_which_bars_are_missing_without_touching_the_title(measured):
+    boxes = measured["precision"]
+    assert boxes["note"] is not None
+    assert _disjoint(boxes["note"], boxes["title"]) and _disjoint(boxes["note"], boxes["legend"]), boxes
+
