@@ -201,3 +201,30 @@ def test_every_source_on_the_accuracy_chart_has_its_own_colour():
     traces = charts.predicted_vs_observed(rows).data
     assert len(traces) == rows["kind"].nunique() >= 6
     assert len({t.marker.color for t in traces}) == len(traces)
+
+
+def _contrast(color: str, background: str) -> float:
+    """WCAG 2.1 contrast ratio (relative luminance of sRGB colours)."""
+
+    def luminance(hex_color: str) -> float:
+        channels = [int(hex_color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(color), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("background", ["#ffffff", "#0e1117"])  # Streamlit's light and dark backgrounds
+def test_model_colours_read_on_the_light_and_the_dark_theme(background):
+    # WCAG 2.1 success criterion 1.4.11: graphical objects need 3:1 against what is next to them.
+    assert min(_contrast(c, background) for c in charts.MODEL_COLORS.values()) >= 3.0
+
+
+def test_the_theme_gives_models_the_same_colours_as_the_charts():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    for theme in (config["theme"], config["theme"]["light"], config["theme"]["dark"]):
+        assert theme["chartCategoricalColors"][:4] == list(charts.MODEL_COLORS.values())
