@@ -172,7 +172,7 @@ def planning_report() -> str:
 
 with st.container(horizontal=True, gap="small"):
     st.download_button(
-        "Planning summary (Markdown + PNG charts, zip)", data=planning_summary_files, file_name="gemma4-memory-plan.zip",
+        "Planning summary (Markdown and chart images, zip)", data=planning_summary_files, file_name="gemma4-memory-plan.zip",
         mime="application/zip", key="planner_summary", icon=":material/description:", on_click="ignore",
         help="summary.md with the inputs, the breakdown table and the fit verdicts, and the charts as PNG files beside it "
         "(GitHub and wikis show them; they strip images embedded as data)",

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from core.units import BYTES_PER_GIB
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ui import charts
 from ui.export import export_stamp, figure_svg
 from ui.views import PARTS
@@ -84,16 +83,15 @@ def _disjoint(a: dict | None, b: dict | None) -> bool:
 
 
 @pytest.fixture(scope="module")
-def measured() -> dict[str, dict]:
+def measured(browser: Browser) -> dict[str, dict]:
+    """Each chart's exported SVG opened in the suite's Chromium (tests/browser/conftest.py)."""
     boxes = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        stamp = export_stamp("Gemma 4 31B · vllm · BF16 · 32,768 tokens x 4 · 2 x NVIDIA H100", "http://127.0.0.1:8501/planner?ctx=32768", "2026-12-03")
-        for name, figure in _figures().items():
-            page.set_content(figure_svg(figure, stamp=stamp).decode("utf-8"))
-            boxes[name] = page.locator("svg").first.evaluate(BOXES)
-        browser.close()
+    page = browser.new_page()
+    stamp = export_stamp("Gemma 4 31B · vllm · BF16 · 32,768 tokens x 4 · 2 x NVIDIA H100", "http://127.0.0.1:8501/planner?ctx=32768", "2026-12-03")
+    for name, figure in _figures().items():
+        page.set_content(figure_svg(figure, stamp=stamp).decode("utf-8"))
+        boxes[name] = page.locator("svg").first.evaluate(BOXES)
+    page.close()
     return boxes
 
 
@@ -117,7 +115,7 @@ def test_the_legend_never_overlaps_the_x_axis_title(measured, name):
     assert _disjoint(measured[name]["legend"], measured[name]["xtitle"]), measured[name]
 
 
-def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend():
+def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend(browser: Browser):
     from core.catalog import load_catalog
     from core.estimate import MemoryRequest
     from core.fit import device_fit_matrix
@@ -127,12 +125,10 @@ def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend():
     rows = device_fit_matrix(MemoryRequest(model="e2b", gpu="nvidia-rtx-4090"), catalog)
     labels = {m.id: f"{m.display_name}<br>quality 1.00" for m in catalog.models}
     figure = verdict_heatmap(rows, labels, {f.id: f.display_name for f in catalog.weight_formats}, None, LONG_TITLE)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_content(figure_svg(figure, height=figure.layout.height).decode("utf-8"))
-        boxes = page.locator("svg").first.evaluate(BOXES.replace("xtitle: box('.g-xtitle text')", "xtitle: box('.xtick text')"))
-        browser.close()
+    page = browser.new_page()
+    page.set_content(figure_svg(figure, height=figure.layout.height).decode("utf-8"))
+    boxes = page.locator("svg").first.evaluate(BOXES.replace("xtitle: box('.g-xtitle text')", "xtitle: box('.xtick text')"))
+    page.close()
     assert _disjoint(boxes["title"], boxes["xtitle"]), boxes
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
 
