@@ -100,31 +100,55 @@ def _layout(
 
 def _gpu_lines(lines: Sequence[tuple[str, float]], vertical: bool = False, log_axis: bool = False) -> dict:
     """Layout shapes and labels at each GPU's usable memory (GiB); none when there are no lines.
-    On a log axis plotly places shapes and annotations in log10 units: a line at 80 GiB goes at
-    1.9, not 80 (at 80 it drew the axis out to 10^80)."""
+    On a log axis plotly places annotations in log10 units but shapes in data units (its
+    annotation docs say to take the log; a shape at log10(80) was drawn at 1.9 GiB in the
+    rendered SVG): an annotation at 80 drew the axis out to 10^80."""
     shapes, notes = [], []
     for index, (label, usable_bytes) in enumerate(lines):
         gib = usable_bytes / BYTES_PER_GIB
-        at = math.log10(gib) if log_axis else gib
+        note_at = math.log10(gib) if log_axis and gib > 0 else gib
         line = dict(color="#80868b", width=1.5, dash=GPU_LINE_DASHES[index % len(GPU_LINE_DASHES)])
         if vertical:
-            shapes.append(dict(type="line", xref="x", yref="paper", x0=at, x1=at, y0=0, y1=1, line=line))
-            notes.append(dict(x=at, y=0, xref="x", yref="paper", text=label, showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=gib, x1=gib, y0=0, y1=1, line=line))
+            notes.append(dict(x=note_at, y=0, xref="x", yref="paper", text=label, showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
         else:
-            shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=at, y1=at, line=line))
-            notes.append(dict(x=0, y=at, xref="paper", yref="y", text=f"{label}: {gib:,.1f} GiB usable", showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
+            shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=gib, y1=gib, line=line))
+            notes.append(dict(x=0, y=note_at, xref="paper", yref="y", text=f"{label}: {gib:,.1f} GiB usable", showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11)))
     return dict(shapes=shapes, annotations=notes) if shapes else {}
 
 
+# Over three decades or more a label per decade is enough; below that, 1-2-5 steps, so a small
+# chart still has a few labels and none of plotly's abbreviated minor digits ('2 5 1000 2 5').
+DECADES_ONLY_SPAN = 3
+LOG_STEPS = (1, 2, 5)
+
+
 def _log_axis(values: Sequence[float] | np.ndarray) -> dict:
-    """A log axis labelled at whole decades only (1k, 10k, 100k) when the data span one or more:
-    plotly's default adds '2' and '5' between them, which clutters a small chart. Over less
-    than a decade plotly's own labels are the only ones, so they stay."""
+    """A log axis with full labels at clean values only: whole decades (1, 10, 100, 1k) when the
+    data span three or more, else 1-2-5 steps; labels written out ('200', '5k'), never plotly's
+    small '2' and '5' between decades."""
     positive = [float(v) for v in values if v and v > 0]
-    axis: dict = {"type": "log"}
-    if positive and math.log10(max(positive)) - math.log10(min(positive)) >= 1:
-        axis |= {"dtick": 1, "tickformat": "~s", "minor": {"showgrid": False}}
-    return axis
+    axis: dict = {"type": "log", "minor": {"showgrid": False}}
+    if not positive:
+        return axis
+    low, high = min(positive), max(positive)
+    steps = (1,) if math.log10(high / low) >= DECADES_ONLY_SPAN else LOG_STEPS
+    ticks = [
+        step * 10.0**exponent
+        for exponent in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
+        for step in steps
+    ]
+    # A little beyond the data too: plotly pads the range, and a label near each end helps.
+    shown = [tick for tick in ticks if low / 2.5 <= tick <= high * 2.5]
+    return axis | {"tickmode": "array", "tickvals": shown, "ticktext": [_tick_label(tick) for tick in shown]}
+
+
+def _tick_label(value: float) -> str:
+    """1 -> '1', 2000 -> '2k', 5e6 -> '5M', 0.5 -> '0.5' (SI prefixes, 1,000-based)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 def breakdown_bar(rows: pd.DataFrame, title: str) -> go.Figure:

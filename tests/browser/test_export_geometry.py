@@ -138,3 +138,44 @@ def test_the_precision_chart_says_which_bars_are_missing_without_touching_the_ti
     assert boxes["note"] is not None
     assert _disjoint(boxes["note"], boxes["title"]) and _disjoint(boxes["note"], boxes["legend"]), boxes
 
+
+
+POSITIONS = """
+svg => ({
+  points: [...svg.querySelectorAll('.scatterlayer .point')].map(p => { const r = p.getBoundingClientRect(); return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }),
+  lines: [...svg.querySelectorAll('.shapelayer path')].map(p => { const r = p.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; }),
+  notes: [...svg.querySelectorAll('.annotation')].map(a => { const r = a.getBoundingClientRect(); return [a.textContent, r.left, r.bottom]; }),
+})
+"""
+
+
+def _positions(browser: Browser, figure) -> dict:
+    page = browser.new_page()
+    page.set_content(figure_svg(figure).decode("utf-8"))
+    found = page.locator("svg").first.evaluate(POSITIONS)
+    page.close()
+    return found
+
+
+def test_a_device_line_on_a_log_axis_sits_where_a_point_of_the_same_memory_sits(browser: Browser):
+    # A variant needing exactly the device's 75 GiB: its marker and the device's line must meet.
+    points = pd.DataFrame({"label": ["31B", "E2B"], "model": ["gemma-4-31b", "gemma-4-e2b"],
+                           "total_bytes": [75 * BYTES_PER_GIB, 3 * BYTES_PER_GIB], "quality": [1.0, 0.5]})  # fmt: skip
+    found = _positions(browser, charts.quality_vs_memory(points, ["E2B", "31B"], NAMES, "Quality", [("H100", 75 * BYTES_PER_GIB)]))
+    marker_x = found["points"][0][0]
+    (line,) = found["lines"]
+    assert line[0] == pytest.approx(marker_x, abs=1.5) and line[1] == pytest.approx(marker_x, abs=1.5), found
+    ((text, note_left, _),) = found["notes"]
+    assert text == "H100" and note_left == pytest.approx(marker_x, abs=3), found
+
+
+def test_a_device_line_on_a_log_memory_axis_sits_at_its_memory(browser: Browser):
+    frame = pd.DataFrame({"model": ["gemma-4-31b"] * 3, "concurrent_sequences": [1, 2, 4],
+                          "total_bytes": [np.float64(g * BYTES_PER_GIB) for g in (20, 75, 300)]})  # fmt: skip
+    figure = charts.memory_lines(frame, "concurrent_sequences", "sequences", "Memory", NAMES, [("H100", 75 * BYTES_PER_GIB)], log_x=True, log_y=True)
+    found = _positions(browser, figure)
+    marker_y = found["points"][1][1]
+    (line,) = found["lines"]
+    assert line[2] == pytest.approx(marker_y, abs=1.5) and line[3] == pytest.approx(marker_y, abs=1.5), found
+    ((_, _, note_bottom),) = found["notes"]
+    assert note_bottom == pytest.approx(marker_y, abs=3), found

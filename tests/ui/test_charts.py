@@ -144,8 +144,10 @@ def test_quality_vs_memory_joins_the_frontier_and_marks_gpus_vertically():
     assert np.allclose(frontier["x"], [10, 60]) and frontier["hoverinfo"] == "skip"
     layout = figure["layout"]
     assert layout["xaxis"]["type"] == "log"
-    # Plotly's log axes take shapes in log10 units (its shape.x0 docs); 75 here drew the axis to 10^75.
-    assert np.allclose([shape["x0"] for shape in layout["shapes"]], [np.log10(75), np.log10(40)])
+    # On a log axis plotly takes annotations in log10 units (75 drew the axis to 10^75) and shapes
+    # in data units; tests/browser/test_export_geometry.py checks where both land in the SVG.
+    assert [shape["x0"] for shape in layout["shapes"]] == [75, 40]
+    assert np.allclose([note["x"] for note in layout["annotations"]], [np.log10(75), np.log10(40)])
     assert layout["shapes"][0]["yref"] == "paper"
     assert [note["text"] for note in layout["annotations"]] == ["H100 80GB", "2 x L4"]
     _common_layout(layout, "closest")
@@ -156,7 +158,8 @@ def test_throughput_lines_one_per_gpu_on_a_log_axis():
     figure = _spec(charts.throughput_lines(frame, "tokens/s", "decode tokens/s", "Decode"))
     assert [trace["line"]["color"] for trace in figure["data"]] == charts.FALLBACK_COLORS[:2]
     assert figure["data"][0]["hovertemplate"] == "%{y:,.0f}<extra>H100</extra>"
-    assert figure["layout"]["xaxis"] == {"type": "log", "title": {"text": "concurrent sequences"}}
+    xaxis = figure["layout"]["xaxis"]
+    assert xaxis["type"] == "log" and xaxis["title"] == {"text": "concurrent sequences"}
     _common_layout(figure["layout"])
 
 
@@ -186,12 +189,26 @@ def test_every_log_axis_spans_the_data_and_the_device_lines_and_no_more():
     assert sequences.layout.yaxis.type == "log"
 
 
-def test_log_axes_label_whole_decades_only_when_the_data_span_them():
-    wide = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 3, "concurrent_sequences": [1, 16, 256], "t": [1.0, 2.0, 3.0]}), "t", "t", "t")
-    assert wide.layout.xaxis.dtick == 1 and wide.layout.xaxis.tickformat == "~s"
-    narrow = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 2, "concurrent_sequences": [2, 4], "t": [1.0, 2.0]}), "t", "t", "t")
-    assert narrow.layout.xaxis.dtick is None
+def _labels(axis) -> list[str]:
+    return list(axis.ticktext)
 
+
+def test_log_axes_label_clean_values_only():
+    # Sequences 1 to 256 (2.4 decades): 1-2-5 steps, written out, a little beyond each end.
+    wide = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 3, "concurrent_sequences": [1, 16, 256], "t": [1.0, 2.0, 3.0]}), "t", "t", "t")
+    assert wide.layout.xaxis.tickmode == "array"
+    assert _labels(wide.layout.xaxis) == ["0.5", "1", "2", "5", "10", "20", "50", "100", "200", "500"]
+    assert list(wide.layout.xaxis.tickvals) == [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+    # Contexts 1,024 to 262,144 tokens: thousands as 'k'.
+    contexts = charts.memory_lines(_sweep_frame("context_tokens").assign(context_tokens=lambda f: f["context_tokens"] * 1024),
+                                   "context_tokens", "c", "t", NAMES, log_x=True)  # fmt: skip
+    assert _labels(contexts.layout.xaxis) == ["500", "1k", "2k", "5k", "10k"]
+    # Four decades or more: one label a decade.
+    huge = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 2, "concurrent_sequences": [1, 10_000], "t": [1.0, 2.0]}), "t", "t", "t")
+    assert _labels(huge.layout.xaxis) == ["1", "10", "100", "1k", "10k"]
+    # Less than a decade still gets labels at each clean step.
+    narrow = charts.throughput_lines(pd.DataFrame({"gpu_name": ["H100"] * 2, "concurrent_sequences": [2, 4], "t": [1.0, 2.0]}), "t", "t", "t")
+    assert _labels(narrow.layout.xaxis) == ["1", "2", "5", "10"]
 
 
 def test_every_source_on_the_accuracy_chart_has_its_own_colour():
