@@ -9,14 +9,14 @@ from core.estimate import PlanningError, estimate
 from core.fit import fit
 from ui import charts
 from ui.cached import context_chart, sequence_and_precision_charts
-from ui.export import export_stamp
+from ui.export import export_stamp, scenario_line
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui import untrusted
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
-from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import EXPORT_SCENARIO_KEY, page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus",))
@@ -32,13 +32,21 @@ names = {m.id: m.display_name for m in catalog.models}
 format_names = {f.id: f.display_name for f in catalog.weight_formats}
 request = scenario.request
 
+runtime_name = ENGINES[request.engine].display_name
+device_names = [f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus]
 page_header(
     "Memory planner",
     state,
-    f"{request.engine} · {format_names[request.weight_format]} weights · {request.kv_cache_dtype} "
+    f"{runtime_name} · {format_names[request.weight_format]} weights · {request.kv_cache_dtype} "
     f"KV cache · {request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s) · "
     "sizes in GiB (2^30 bytes)",
 )
+# Exported charts are stamped with the whole scenario (models and devices too), not the caption.
+scenario_text = scenario_line(
+    [names[m] for m in [*scenario.models, *custom_ids]], runtime_name, format_names[request.weight_format],
+    request.context_tokens, request.concurrent_sequences, device_names,
+)
+st.session_state[EXPORT_SCENARIO_KEY] = scenario_text
 if not scenario.models and not custom_ids:
     st.info("Choose at least one model in the sidebar.", icon=":material/info:")
     st.stop()
@@ -118,13 +126,13 @@ for column, result in zip(naive_columns, estimates):
             st.markdown(f"- {untrusted.markdown_literal(line)}")
 for result in estimates:
     if result.engine_report.get("log_lines"):
-        with st.expander(f"What {result.engine} should print at start-up: {untrusted.markdown_literal(names[result.model])}"):
+        with st.expander(f"What {ENGINES[result.engine].display_name} should print at start-up: {untrusted.markdown_literal(names[result.model])}"):
             st.code("\n".join(result.engine_report["log_lines"]), language=None)
 
 kv_names = {k.id: k.display_name for k in catalog.kv_cache_types}
 inputs = {
     "models": ", ".join(names[m] for m in models),
-    "runtime": ENGINES[request.engine].display_name,
+    "runtime": runtime_name,
     "weight format": format_names[request.weight_format],
     "KV cache": kv_names.get(request.kv_cache_dtype, request.kv_cache_dtype),
     "context tokens per sequence": f"{request.context_tokens:,}",
@@ -132,7 +140,7 @@ inputs = {
     "images x budget": f"{request.images} x {request.image_tokens}",
     "audio seconds": f"{request.audio_seconds:g}",
     "thinking tokens": f"{request.thinking_tokens:,}",
-    "devices": ", ".join(f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus) or "none",
+    "devices": ", ".join(device_names) or "none",
     "link": state.link(),
 }
 if request.engine == "vllm":
@@ -149,7 +157,7 @@ summary_figures = {
     "Memory breakdown": breakdown_figure, "Memory against context": context_figure,
     "Memory against concurrent sequences": sequences_figure, "Memory across weight formats": precision_figure,
 }
-summary_stamp = export_stamp(inputs["models"] + " · " + inputs["runtime"] + " · " + inputs["devices"], state.link(), datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+summary_stamp = export_stamp(scenario_text, inputs["link"], datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
 
 def planning_summary_files() -> bytes:

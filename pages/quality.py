@@ -3,14 +3,16 @@
 import pandas as pd
 import streamlit as st
 
+from core.engines.registry import ENGINES
 from core.fit import fit_matrix
 from core.quality import benchmark_frame, pareto_frontier, quality_score
 from ui import charts
+from ui.export import scenario_line
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, choice
 from ui.views import gpu_lines
-from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import EXPORT_SCENARIO_KEY, page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 through_app()
 catalog = catalog_or_stop(needs=("gpus", "benchmarks"))
@@ -36,6 +38,11 @@ page_header(
     state,
     "Release benchmarks of the instruction-tuned models (bf16). Quantised formats are assumed to "
     "keep these scores: the release measured bf16 only.",
+)
+# The memory chart's scenario on every export from this page (the caption is about the scores).
+st.session_state[EXPORT_SCENARIO_KEY] = scenario_line(
+    ["every model and weight format"], ENGINES[request.engine].display_name, None, request.context_tokens,
+    request.concurrent_sequences, [f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus],
 )
 
 scores = benchmark_frame(catalog)
@@ -67,7 +74,7 @@ if points.empty:
 frontier = pareto_frontier(list(points[["label", "total_bytes", "quality"]].itertuples(index=False, name=None)))
 scatter = charts.quality_vs_memory(
     points, frontier, names,
-    f"Quality against memory at {request.context_tokens:,} tokens x {request.concurrent_sequences} ({request.engine})",
+    f"Quality against memory at {request.context_tokens:,} tokens x {request.concurrent_sequences} ({ENGINES[request.engine].display_name})",
     gpu_lines(catalog, request, scenario.gpus),
 )
 st.plotly_chart(scatter, key="quality_scatter")

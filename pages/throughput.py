@@ -3,15 +3,17 @@
 import pandas as pd
 import streamlit as st
 
+from core.engines.registry import ENGINES
 from core.estimate import PlanningError
 from core.fit import fit
 from core.throughput import ThroughputAssumptions, throughput
 from ui import charts
+from ui.export import scenario_line
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui import untrusted
 from ui.state import PageState, Param, number
-from ui.widgets import page_header, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import EXPORT_SCENARIO_KEY, page_header, download_figure, download_table, scenario_params, scenario_sidebar
 
 SEQUENCE_GRID = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
@@ -40,12 +42,18 @@ assumptions = ThroughputAssumptions(
 request = scenario.request
 names = {m.id: m.display_name for m in catalog.models}
 
+runtime_name = ENGINES[request.engine].display_name
+format_name = catalog.weight_format(request.weight_format).display_name
 page_header(
     "Throughput and cost (estimates)",
     state,
-    f"{names[request.model]} · {request.weight_format} · {request.engine} · "
+    f"{names[request.model]} · {format_name} · {runtime_name} · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s). "
     "Estimates from bytes moved and FLOPs done, not measurements.",
+)
+st.session_state[EXPORT_SCENARIO_KEY] = scenario_line(
+    [names[request.model]], runtime_name, format_name, request.context_tokens, request.concurrent_sequences,
+    [f"{request.gpus} x {catalog.accelerator(g).name}" for g in scenario.gpus],
 )
 if not scenario.gpus:
     st.info("Choose at least one GPU in the sidebar.", icon=":material/info:")

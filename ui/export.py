@@ -41,10 +41,14 @@ SUMMARY_TEXT_CHARS = 4_000
 # The app's own link (scheme, host, path and a percent-encoded query): an autolink in the summary.
 SAFE_LINK = re.compile(r"https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?")
 
-# The footer stamp: one line in a strip this tall under the chart, at most this many characters.
-STAMP_STRIP_PX = 28
+# The footer stamp: lines of at most STAMP_LINE_CHARS (about 900 px of 10 px text, inside a
+# 1,200 px export), each STAMP_LINE_PX tall, in a strip added under the chart; a long link wraps
+# instead of being cut, so the stamp never runs off the image. STAMP_CHARS bounds the whole text.
+STAMP_LINE_CHARS = 150
+STAMP_LINE_PX = 14
+STAMP_STRIP_PAD_PX = 14
 DEFAULT_MARGIN_BOTTOM_PX = 80  # plotly's own
-STAMP_CHARS = 220
+STAMP_CHARS = 900
 
 # How often a waiting export checks that the renderer is still alive.
 _WATCHDOG_INTERVAL_S = 0.5
@@ -131,15 +135,48 @@ def figure_html(fig: go.Figure, stamp: str | None = None) -> str:
     return for_export(fig, stamp).to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
 
 
+def scenario_line(
+    models: Sequence[str], runtime: str, weight_format: str | None, context_tokens: int, sequences: int, devices: Sequence[str],
+) -> str:
+    """The scenario an exported chart shows, in words: 'Gemma 4 31B · vLLM · BF16 weights ·
+    32,768 tokens x 4 sequences · 2 x NVIDIA H100 80GB SXM5' (names, not ids; devices with
+    their count). weight_format None: the chart compares formats."""
+    parts = [", ".join(models), runtime]
+    if weight_format:
+        parts.append(f"{weight_format} weights")
+    parts.append(f"{context_tokens:,} tokens x {sequences:,} sequence{'s' if sequences != 1 else ''}")
+    if devices:
+        parts.append(", ".join(devices))
+    return " · ".join(part for part in parts if part)
+
+
 def export_stamp(scenario: str, link: str, generated_at: str) -> str:
-    """The footer every exported chart carries: where it came from, for whom, and when. The
-    scenario may name an imported model, so it is clipped plain text (plotly renders a small
-    HTML subset in annotations: angle brackets are escaped)."""
-    parts = ["Gemma 4 deployment planner", scenario, generated_at]
+    """The footer every exported chart carries: where it came from, for whom, and when, wrapped
+    into lines (plotly's <br>) that fit the image. The scenario may name an imported model, so it
+    is plain text (plotly renders a small HTML subset in annotations: angle brackets are escaped)."""
+    parts = ["Gemma 4 deployment planner", scenario[:STAMP_CHARS], generated_at]
+    lines = _wrap(" · ".join(p for p in parts if p), " · ")
     if SAFE_LINK.fullmatch(link or ""):
-        parts.append(link)
-    text = " · ".join(p for p in parts if p)
-    return _plotly_plain(text[:STAMP_CHARS])
+        lines += _wrap(link[:STAMP_CHARS], "&", keep=True)
+    return "<br>".join(_plotly_plain(line) for line in lines)
+
+
+def _wrap(text: str, separator: str, keep: bool = False) -> list[str]:
+    """Lines of at most STAMP_LINE_CHARS, broken after `separator` (kept at the line's end when
+    `keep`), and mid-word only where one piece is longer than a line."""
+    pieces = text.split(separator)
+    lines: list[str] = []
+    for index, piece in enumerate(pieces):
+        piece += separator if keep and index < len(pieces) - 1 else ""
+        joined = f"{lines[-1]}{'' if keep else separator}{piece}" if lines else piece
+        if lines and len(joined) <= STAMP_LINE_CHARS:
+            lines[-1] = joined
+            continue
+        while len(piece) > STAMP_LINE_CHARS:
+            lines.append(piece[:STAMP_LINE_CHARS])
+            piece = piece[STAMP_LINE_CHARS:]
+        lines.append(piece)
+    return [line for line in lines if line]
 
 
 def _plotly_plain(text: str) -> str:
@@ -254,7 +291,13 @@ def planning_report_html(
         "td.n{text-align:right}.stamp{color:#5f6368;font-size:12px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><p class='stamp'>Generated {html.escape(generated_at)}</p>",
         "<h2>Inputs</h2><table>",
-        *[f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in inputs.items()],
+        # The planner's own link stays a link; any other value is text.
+        *[
+            f"<tr><th>{html.escape(k)}</th><td>"
+            + (f"<a href='{html.escape(v, quote=True)}'>{html.escape(v)}</a>" if SAFE_LINK.fullmatch(v) else html.escape(v))
+            + "</td></tr>"
+            for k, v in inputs.items()
+        ],
         "</table><h2>Breakdown</h2><table><tr>",
         *[f"<th>{html.escape(str(c))}</th>" for c in breakdown.columns],
         "</tr>",
@@ -302,7 +345,8 @@ def for_export(fig: go.Figure, stamp: str | None = None) -> go.Figure:
         # Annotations have no container coordinates: the stamp hangs below the plot by the
         # margin the chart had (where its tick labels and axis title live), in the strip added.
         below = copy.layout.margin.b if copy.layout.margin.b is not None else DEFAULT_MARGIN_BOTTOM_PX
-        copy.update_layout(margin=dict(b=below + STAMP_STRIP_PX))
+        strip_px = STAMP_LINE_PX * (stamp.count("<br>") + 1) + STAMP_STRIP_PAD_PX
+        copy.update_layout(margin=dict(b=below + strip_px))
         copy.add_annotation(
             text=stamp, xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", yshift=-(below + 6),
             showarrow=False, font=dict(size=10, color="#5f6368"), name="export-stamp",

@@ -15,6 +15,11 @@ from ui.views import PARTS
 
 NAMES = {"gemma-4-31b": "Gemma 4 31B", "gemma-4-26b-a4b": "Gemma 4 26B-A4B", "gemma-4-e4b": "Gemma 4 E4B", "gemma-4-e2b": "Gemma 4 E2B"}
 GPU_LINES = [("NVIDIA H100 80GB SXM5", 75 * BYTES_PER_GIB), ("2 x NVIDIA L4", 40 * BYTES_PER_GIB)]
+LONG_LINK = "http://127.0.0.1:8501/planner?" + "&".join(
+    f"{k}={v}" for k, v in {"models": "e2b,e4b,26b-a4b,31b", "gpus": "h100,rtx-4090,l4", "engine": "vllm", "weights": "bf16",
+                            "kv": "bf16", "ctx": "32768", "seqs": "4", "images": "0", "img_tokens": "280", "audio": "0",
+                            "thinking": "0", "gpu_util": "0.9", "block": "16", "batched": "8192", "max_seqs": "256"}.items()
+)
 LONG_TITLE = "Memory against context at 32,768 tokens x 4 sequences on 2 x NVIDIA H100 80GB SXM5 (vLLM, BF16 weights, bf16 KV)"
 
 
@@ -87,7 +92,11 @@ def measured(browser: Browser) -> dict[str, dict]:
     """Each chart's exported SVG opened in the suite's Chromium (tests/browser/conftest.py)."""
     boxes = {}
     page = browser.new_page()
-    stamp = export_stamp("Gemma 4 31B · vllm · BF16 · 32,768 tokens x 4 · 2 x NVIDIA H100", "http://127.0.0.1:8501/planner?ctx=32768", "2026-12-03")
+    # A planner link as long as a real one (every scenario parameter): the stamp wraps to three lines.
+    stamp = export_stamp(
+        "Gemma 4 31B, Gemma 4 26B-A4B, Gemma 4 E4B, Gemma 4 E2B · vLLM · BF16 weights · 32,768 tokens x 4 sequences · 2 x NVIDIA H100 80GB SXM5",
+        LONG_LINK, "2026-12-03",
+    )
     for name, figure in _figures().items():
         page.set_content(figure_svg(figure, stamp=stamp).decode("utf-8"))
         boxes[name] = page.locator("svg").first.evaluate(BOXES)
@@ -108,6 +117,8 @@ def test_the_footer_stamp_is_there_and_overlaps_nothing(measured, name):
     assert boxes["footer"] is not None, "no stamp in the exported SVG"
     for other in ("title", "legend", "xtitle", "xticks"):
         assert _disjoint(boxes["footer"], boxes[other]), (other, boxes)
+    # Wrapped, not cut: every line inside the 1,200 x 650 image.
+    assert boxes["footer"]["left"] >= 0 and boxes["footer"]["right"] <= 1200 and boxes["footer"]["bottom"] <= 650, boxes
 
 
 @pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])

@@ -1,6 +1,7 @@
 """Exports: PNG/SVG through the warm Chromium, offline HTML, formula-safe CSV, the Markdown summary."""
 
 import base64
+import html
 import io
 import re
 import struct
@@ -245,3 +246,29 @@ def test_the_html_report_is_one_offline_page_with_every_chart_and_escaped_text()
     assert "<h3>Memory breakdown</h3>" in page and "<h3>Memory against context</h3>" in page
     assert hostile not in around and "&lt;script&gt;" in around
     assert "cdn." not in around and not re.search(r"<script[^>]*\ssrc=", page)
+
+
+def test_the_scenario_line_names_models_runtime_format_context_and_devices():
+    line = export.scenario_line(["Gemma 4 31B"], "vLLM", "BF16", 32_768, 4, ["2 x NVIDIA H100 80GB SXM5"])
+    assert line == "Gemma 4 31B · vLLM · BF16 weights · 32,768 tokens x 4 sequences · 2 x NVIDIA H100 80GB SXM5"
+    assert export.scenario_line(["A", "B"], "Ollama", None, 8_192, 1, []) == "A, B · Ollama · 8,192 tokens x 1 sequence"
+
+
+def test_a_stamp_wraps_a_long_link_whole_and_escapes_markup():
+    link = "http://127.0.0.1:8501/planner?" + "&".join(f"param{i}=value{i}" for i in range(20))
+    stamp = export.export_stamp("<b>Mine</b> · vLLM", link, "2026-12-03")
+    lines = stamp.split("<br>")
+    assert lines[0] == "Gemma 4 deployment planner · &lt;b&gt;Mine&lt;/b&gt; · vLLM · 2026-12-03"
+    shown = [html.unescape(line) for line in lines]  # as plotly draws them
+    assert all(len(line) <= export.STAMP_LINE_CHARS for line in shown)
+    assert "".join(shown[1:]) == link and len(shown) == 4  # 30 + 20 x ~16 characters: three lines
+    # Not the planner's own link: left out rather than shown.
+    assert "evil" not in export.export_stamp("x", "javascript:alert('evil')", "2026-12-03")
+
+
+def test_the_html_report_links_only_the_planners_own_link():
+    page = export.planning_report_html(**_summary_args(
+        figures={}, inputs={"link": "http://127.0.0.1:8501/planner?ctx=4096&seqs=2", "model": "javascript:alert(1)"},
+    ))  # fmt: skip
+    assert "<a href='http://127.0.0.1:8501/planner?ctx=4096&amp;seqs=2'>" in page
+    assert "href='javascript" not in page and "<td>javascript:alert(1)</td>" in page
