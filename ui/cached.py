@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.devices import TYPED_DEVICE_ID
+from core.engines.registry import ENGINES
 from core.estimate import MemoryRequest
 from core.sweep import context_grid, sweep
 from ui import charts
@@ -83,5 +85,30 @@ def sequence_and_precision_charts(
         by_sequences, "concurrent_sequences", "concurrent sequences (log scale)",
         f"Memory against concurrent sequences ({request.context_tokens:,} tokens each)", names, lines, log_x=True, log_y=True,
     )
-    precision = charts.precision_bars(by_precision, names, format_names, f"Memory across weight formats ({request.engine})", lines)
+    precision = charts.precision_bars(
+        by_precision, names, format_names, f"Memory across weight formats ({ENGINES[request.engine].display_name})", lines,
+        missing_reasons(by_precision, custom, names),
+    )
     return sequences, precision
+
+
+def missing_reasons(frame: pd.DataFrame, custom: tuple[str, ...], names: dict[str, str]) -> dict[str, str]:
+    """Why a format shown for some models has no bar for the others, by format id (the sweep
+    leaves out formats that do not apply: WeightFormat.applies_to)."""
+    models = catalog(custom)
+    present = set(zip(frame["model"], frame["weight_format"]))
+    shown = list(frame["model"].unique())
+    reasons = {}
+    for format_id in frame["weight_format"].unique():
+        gone = [m for m in shown if (m, format_id) not in present]
+        if not gone:
+            continue
+        weight_format = models.weight_format(format_id)
+        listed = ", ".join(names.get(m, m) for m in gone)
+        if weight_format.published_files:
+            reasons[format_id] = f"published as files for some models only, none for {listed}"
+        elif not any(weight_format.applies_to(models.model(m)) for m in gone):
+            reasons[format_id] = f"it changes only mixture-of-experts layers, and {listed} are dense (it would repeat BF16)"
+        else:
+            reasons[format_id] = f"not run for {listed}"
+    return reasons

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -195,10 +195,11 @@ def memory_lines(
 
 def precision_bars(
     frame: pd.DataFrame, names: dict[str, str], format_names: dict[str, str], title: str,
-    gpu_lines: Sequence[tuple[str, float]] = (),
+    gpu_lines: Sequence[tuple[str, float]] = (), missing_reasons: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Total memory per weight format, grouped by model; a note names the formats some model
-    has no bar for."""
+    """Total memory per weight format, grouped by model. A note above the plot says why a format
+    has no bar for some model: missing_reasons maps a format id to why (ui.cached.missing_reasons:
+    experts-only formats on a dense model, a published file that exists for some models only)."""
     shown_formats = list(frame["weight_format"].unique())
     short_names = dict(zip(shown_formats, short_labels([format_names.get(f, f) for f in shown_formats])))
     bars = [
@@ -209,25 +210,41 @@ def precision_bars(
         )
         for index, (model_id, part) in enumerate(frame.groupby("model", sort=False))
     ]
+    present = set(zip(frame["model"], frame["weight_format"]))
+    models = list(frame["model"].unique())
+    # One line per reason, naming its formats: many formats share one (Unsloth's files).
+    by_reason: dict[str, list[str]] = {}
+    for weight_format in shown_formats:
+        gone = [m for m in models if (m, weight_format) not in present]
+        if gone:
+            reason = (missing_reasons or {}).get(weight_format) or f"not for {', '.join(names.get(m, m) for m in gone)}"
+            by_reason.setdefault(reason, []).append(short_names[weight_format])
+    note_lines = [_plotly_text(f"No bar for {', '.join(formats)}: {reason}") for reason, formats in by_reason.items()]
+    gpu = _gpu_lines(gpu_lines)
+    notes = gpu.pop("annotations", [])
+    if note_lines:
+        notes = [*notes, dict(
+            text="<br>".join(note_lines), xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom",
+            showarrow=False, font=dict(size=10), align="left",
+        )]  # fmt: skip
     layout = _layout(
         title, x_title="weight format", y_title=GIB_AXIS_TITLE, hovermode="closest", barmode="group",
         # Slanted, shortened names with room for them: the last label was cut off at the edge.
-        xaxis=dict(tickangle=-30, automargin=True), margin=dict(l=60, r=20, t=60, b=PRECISION_MARGIN_BOTTOM_PX),
-        **_gpu_lines(gpu_lines),
+        xaxis=dict(tickangle=-30, automargin=True),
+        # The note sits between the title and the plot: a line of room for each of its lines.
+        margin=dict(l=60, r=20, t=60 + NOTE_LINE_PX * len(note_lines), b=PRECISION_MARGIN_BOTTOM_PX),
+        **gpu, **({"annotations": notes} if notes else {}),
     )  # fmt: skip
-    figure = go.Figure(data=bars, layout=layout)
-    missing = [
-        f"{format_names.get(f, f)} (not for {', '.join(names.get(m, m) for m in gone)})"
-        for f in frame["weight_format"].unique()
-        if (gone := [m for m in frame["model"].unique() if not ((frame["model"] == m) & (frame["weight_format"] == f)).any()])
-    ]
-    if missing:
-        # A format that only changes routed experts has no bar for a dense model: it would repeat BF16.
-        figure.add_annotation(
-            text="No bar: " + "; ".join(missing) + " - the format changes only mixture-of-experts layers",
-            xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=10),
-        )
-    return figure
+    return go.Figure(data=bars, layout=layout)
+
+
+NOTE_LINE_PX = 14
+
+
+def _plotly_text(text: str) -> str:
+    """Plain text in a plotly label, which renders a small HTML subset: a model name from an
+    upload must not become a link or markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def short_labels(labels: Sequence[str]) -> list[str]:

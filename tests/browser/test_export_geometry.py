@@ -48,6 +48,16 @@ def _figures() -> dict[str, object]:
                        pd.DataFrame([{"model": "gemma-4-26b-a4b", "weight_format": "mxfp4-experts", "total_bytes": 20 * BYTES_PER_GIB}])]),
             NAMES, {"bf16": "BF16", "mxfp4-experts": "MXFP4 experts + BF16 (gpt-oss native)"}, LONG_TITLE, GPU_LINES,
         ),
+        # Three reasons, three lines of note between the title and the plot (llama.cpp's Unsloth files).
+        "precision_notes": charts.precision_bars(
+            pd.DataFrame([{"model": m, "weight_format": f, "total_bytes": (i + 1) * BYTES_PER_GIB}
+                          for i, m in enumerate(NAMES) for f in ("bf16", "a", "b", "c") if (m, f) not in
+                          {("gemma-4-31b", "a"), ("gemma-4-e2b", "b"), ("gemma-4-e4b", "c"), ("gemma-4-e2b", "c")}]),
+            NAMES, {"bf16": "BF16", "a": "Unsloth UD-Q4_K_XL", "b": "Unsloth UD-IQ2_M", "c": "Unsloth UD-IQ3_XXS"}, LONG_TITLE, GPU_LINES,
+            {"a": "published as files for some models only, none for Gemma 4 31B",
+             "b": "published as files for some models only, none for Gemma 4 E2B",
+             "c": "published as files for some models only, none for Gemma 4 E4B, Gemma 4 E2B"},
+        ),  # fmt: skip
         "quality": charts.quality_vs_memory(points, [points["label"][0]], NAMES, LONG_TITLE, GPU_LINES),
         "throughput": charts.throughput_lines(throughput, "tokens", "tokens/s", LONG_TITLE),
         "accuracy": charts.predicted_vs_observed(pd.DataFrame(
@@ -104,14 +114,14 @@ def measured(browser: Browser) -> dict[str, dict]:
     return boxes
 
 
-@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "precision_notes", "quality", "throughput"])
 def test_the_title_never_overlaps_the_legend_in_the_exported_svg(measured, name):
     boxes = measured[name]
     assert boxes["title"] is not None and boxes["legend"] is not None
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
 
 
-@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput", "accuracy"])
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "precision_notes", "quality", "throughput", "accuracy"])
 def test_the_footer_stamp_is_there_and_overlaps_nothing(measured, name):
     boxes = measured[name]
     assert boxes["footer"] is not None, "no stamp in the exported SVG"
@@ -121,7 +131,7 @@ def test_the_footer_stamp_is_there_and_overlaps_nothing(measured, name):
     assert boxes["footer"]["left"] >= 0 and boxes["footer"]["right"] <= 1200 and boxes["footer"]["bottom"] <= 650, boxes
 
 
-@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "quality", "throughput"])
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "precision_notes", "quality", "throughput"])
 def test_the_legend_never_overlaps_the_x_axis_title(measured, name):
     assert _disjoint(measured[name]["legend"], measured[name]["xtitle"]), measured[name]
 
@@ -144,8 +154,9 @@ def test_the_fit_heatmaps_title_clears_its_model_labels_and_legend(browser: Brow
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
 
 
-def test_the_precision_chart_says_which_bars_are_missing_without_touching_the_title(measured):
-    boxes = measured["precision"]
+@pytest.mark.parametrize("name", ["precision", "precision_notes"])
+def test_the_precision_chart_says_which_bars_are_missing_without_touching_the_title(measured, name):
+    boxes = measured[name]
     assert boxes["note"] is not None
     assert _disjoint(boxes["note"], boxes["title"]) and _disjoint(boxes["note"], boxes["legend"]), boxes
 
