@@ -23,17 +23,23 @@ MODEL_COLORS = {
     "gemma-4-26b-a4b": "#1e8e3e",
     "gemma-4-31b": "#af5cf7",
 }
-FALLBACK_COLORS = ["#d93025", "#12b5cb", "#f9ab00", "#5f6368"]
+# Everything else drawn as a line or marker (devices, sources of evidence, imported models): eight
+# hues apart from the models', each at least 3:1 on both backgrounds too (the earlier yellow,
+# cyan and dark grey read 1.9 and 2.5 on white, 3.1 on dark).
+SERIES_COLORS = ["#d93025", "#00838f", "#e52592", "#9e7700", "#5c6bc0", "#8d6e63", "#6d7f00", "#7b8794"]
+FALLBACK_COLORS = SERIES_COLORS[:4]
 PART_COLORS = {
-    "Weights": "#5f6368",
-    "KV cache, full attention": "#1a73e8",
-    "KV cache, sliding attention": "#12b5cb",
-    "Activations": "#f9ab00",
+    "Weights": "#7b8794",
+    "KV cache, full attention": "#5c6bc0",
+    "KV cache, sliding attention": "#00838f",
+    "Activations": "#9e7700",
     "Runtime overhead": "#d93025",
 }
+# The Pareto frontier: a neutral line that reads on both themes (#3c4043 was 1.8:1 on dark).
+FRONTIER_COLOR = "#7b8794"
 # One colour and marker per source of evidence on the Accuracy chart: eight sources there, and
 # the four fallback colours repeated red for two of them.
-SOURCE_COLORS = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb", "#f9ab00", "#5f6368", "#b80672", "#0d652d"]
+SOURCE_COLORS = SERIES_COLORS
 SOURCE_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "hexagon", "pentagon"]
 # Format names (shortened) run to about 30 characters, slanted at 30 degrees.
 PRECISION_MARGIN_BOTTOM_PX = 150
@@ -289,7 +295,7 @@ def quality_vs_memory(
     best = points.set_index("label").loc[list(frontier)]
     traces.append(dict(
         type="scatter", x=_gib_array(best["total_bytes"]), y=best["quality"].to_numpy(), mode="lines",
-        name="Pareto frontier", line=dict(color="#3c4043", dash="dot"), hoverinfo="skip",
+        name="Pareto frontier", line=dict(color=FRONTIER_COLOR, dash="dot", width=2), hoverinfo="skip",
     ))  # fmt: skip
     layout = _layout(
         title, x_title="total memory, GiB (2^30 bytes)", y_title="quality (1 = best on every benchmark)",
@@ -304,7 +310,7 @@ def throughput_lines(frame: pd.DataFrame, y: str, y_title: str, title: str) -> g
     lines = [
         dict(
             type="scatter", x=part["concurrent_sequences"].to_numpy(), y=part[y].to_numpy(), mode="lines+markers",
-            name=gpu, line=dict(color=FALLBACK_COLORS[index % len(FALLBACK_COLORS)]),
+            name=gpu, line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)]),
             hovertemplate="%{y:,.0f}<extra>" + gpu + "</extra>",
         )
         for index, (gpu, part) in enumerate(frame.groupby("gpu_name", sort=False))

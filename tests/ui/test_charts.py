@@ -140,7 +140,7 @@ def test_quality_vs_memory_joins_the_frontier_and_marks_gpus_vertically():
         {"size": 10, "color": charts.MODEL_COLORS["gemma-4-31b"]}, {"size": 10, "color": charts.MODEL_COLORS["gemma-4-e2b"]},
     ]  # fmt: skip
     assert list(models[0]["text"]) == ["31B bf16"]
-    assert frontier["name"] == "Pareto frontier" and frontier["line"] == {"color": "#3c4043", "dash": "dot"}
+    assert frontier["name"] == "Pareto frontier" and frontier["line"] == {"color": charts.FRONTIER_COLOR, "dash": "dot", "width": 2}
     assert np.allclose(frontier["x"], [10, 60]) and frontier["hoverinfo"] == "skip"
     layout = figure["layout"]
     assert layout["xaxis"]["type"] == "log"
@@ -156,7 +156,7 @@ def test_quality_vs_memory_joins_the_frontier_and_marks_gpus_vertically():
 def test_throughput_lines_one_per_gpu_on_a_log_axis():
     frame = pd.DataFrame({"gpu_name": ["H100", "H100", "L4"], "concurrent_sequences": [1, 2, 1], "tokens/s": [10.0, 19.0, 3.0]})
     figure = _spec(charts.throughput_lines(frame, "tokens/s", "decode tokens/s", "Decode"))
-    assert [trace["line"]["color"] for trace in figure["data"]] == charts.FALLBACK_COLORS[:2]
+    assert [trace["line"]["color"] for trace in figure["data"]] == charts.SERIES_COLORS[:2]
     assert figure["data"][0]["hovertemplate"] == "%{y:,.0f}<extra>H100</extra>"
     xaxis = figure["layout"]["xaxis"]
     assert xaxis["type"] == "log" and xaxis["title"] == {"text": "concurrent sequences"}
@@ -236,6 +236,17 @@ def _contrast(color: str, background: str) -> float:
 def test_model_colours_read_on_the_light_and_the_dark_theme(background):
     # WCAG 2.1 success criterion 1.4.11: graphical objects need 3:1 against what is next to them.
     assert min(_contrast(c, background) for c in charts.MODEL_COLORS.values()) >= 3.0
+
+
+@pytest.mark.parametrize("background", ["#ffffff", "#0e1117"])
+def test_every_line_marker_and_part_colour_reads_on_both_themes(background):
+    colours = [*charts.SERIES_COLORS, *charts.PART_COLORS.values(), charts.FRONTIER_COLOR]
+    assert min(_contrast(c, background) for c in colours) >= 3.0
+
+
+def test_series_colours_are_apart_from_the_models_and_each_other():
+    series = charts.SERIES_COLORS
+    assert len(set(series)) == len(series) and not set(series) & set(charts.MODEL_COLORS.values())
 
 
 def test_the_theme_gives_models_the_same_colours_as_the_charts():
