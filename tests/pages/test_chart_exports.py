@@ -1,4 +1,4 @@
-"""What the chart pages stamp on their exports and put in the planning summary: names, not ids."""
+"""What the chart pages stamp on their exports, in words not ids, and how the planner shows the naive figure."""
 
 from pathlib import Path
 
@@ -38,3 +38,13 @@ def test_the_quality_page_stamps_the_memory_charts_scenario():
     assert app.session_state[EXPORT_SCENARIO_KEY] == (
         "every model and weight format · vLLM · 8,192 tokens x 1 sequence · 1 x NVIDIA H100 80GB SXM5"
     )
+
+
+def test_the_naive_calculator_figure_is_a_comparison_not_a_growth_arrow():
+    from streamlit.proto.Metric_pb2 import Metric
+
+    app = open_page("pages/planner.py", models="31b")
+    metric = app.metric[0].proto
+    assert metric.delta.startswith("naive calculator: ")
+    # No arrow and no green/red: the naive figure is what another tool says, not a change.
+    assert metric.direction == Metric.MetricDirection.NONE and metric.color == Metric.MetricColor.GRAY
