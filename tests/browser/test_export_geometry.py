@@ -58,6 +58,10 @@ def _figures() -> dict[str, object]:
              "b": "published as files for some models only, none for Gemma 4 E2B",
              "c": "published as files for some models only, none for Gemma 4 E4B, Gemma 4 E2B"},
         ),  # fmt: skip
+        "benchmark": charts.benchmark_bars(
+            pd.DataFrame([{"benchmark": "MMLU Pro", "unit": "%", "better": "higher", **dict(zip(NAMES, (85.2, 82.6, 69.4, 60.0)))}]),
+            "MMLU Pro", NAMES,
+        ),
         "quality": charts.quality_vs_memory(points, [points["label"][0]], NAMES, LONG_TITLE, GPU_LINES),
         "throughput": charts.throughput_lines(throughput, "tokens", "tokens/s", LONG_TITLE),
         "accuracy": charts.predicted_vs_observed(pd.DataFrame(
@@ -121,7 +125,7 @@ def test_the_title_never_overlaps_the_legend_in_the_exported_svg(measured, name)
     assert _disjoint(boxes["title"], boxes["legend"]), boxes
 
 
-@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "precision_notes", "quality", "throughput", "accuracy"])
+@pytest.mark.parametrize("name", ["breakdown", "context", "precision", "precision_notes", "benchmark", "quality", "throughput", "accuracy"])
 def test_the_footer_stamp_is_there_and_overlaps_nothing(measured, name):
     boxes = measured[name]
     assert boxes["footer"] is not None, "no stamp in the exported SVG"
