@@ -156,23 +156,31 @@ def _placeholder(what: str) -> str:
     return f"<{what}>"
 
 
+def _checkpoint(plan: _Plan, notes: list[str], quantises_on_load: bool, missing: str) -> str:
+    """The safetensors repository vLLM or transformers loads: the format's published checkpoint,
+    the model's own BF16 one (which the runtime quantises itself where it can), or a placeholder
+    saying `missing`; the note says which."""
+    row = plan.repo()
+    if row is not None:
+        notes.append(f"{row.repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
+        return row.repo
+    if plan.weight_format.id in ("bf16", "fp16") or quantises_on_load:
+        notes.append(f"{plan.hf_repo_id}: the model's own BF16 checkpoint from Hugging Face")
+        return plan.hf_repo_id
+    repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.hf_repo_id}")
+    notes.append(f"{repo} is a placeholder: {missing}")
+    return repo
+
+
 def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     result, settings = plan.result, plan.settings
     notes: list[str] = []
-    row = plan.repo()
     quantise = VLLM_QUANTISE_ON_LOAD.get(plan.weight_format.id)
-    if row is not None:
-        repo = row.repo
-        notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
-    elif plan.weight_format.id in ("bf16", "fp16") or quantise:
-        repo = plan.hf_repo_id
-        notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
-    else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.hf_repo_id}")
-        notes.append(
-            f"{repo} is a placeholder: no published {plan.weight_format.display_name} checkpoint of "
-            f"{plan.model.display_name} is on file; put the repository you use there"
-        )
+    repo = _checkpoint(
+        plan, notes, bool(quantise),
+        f"no published {plan.weight_format.display_name} checkpoint of {plan.model.display_name} is on file; "
+        "put the repository you use there",
+    )
     args = ["vllm", "serve", repo]
     args += ["--max-model-len", str(plan.tokens)]
     notes.append(
@@ -206,7 +214,7 @@ def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         args += ["--kv-cache-dtype", result.kv_cache_dtype]
     if plan.weight_format.id == "fp16":
         args += ["--dtype", "float16"]
-    if quantise and row is None:
+    if quantise and plan.repo() is None:
         args += ["--quantization", quantise]
         notes.append(f"--quantization {quantise}: vLLM quantises the BF16 checkpoint as it loads it")
     offload = plan.offload_flags("vLLM --cpu-offload-gb")
@@ -349,23 +357,14 @@ def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
 def _transformers(plan: _Plan) -> tuple[str, Literal["python"], list[str]]:
     result = plan.result
     notes: list[str] = []
-    row = plan.repo()
     quantise = TRANSFORMERS_QUANTISE_ON_LOAD.get(plan.weight_format.id)
-    if row is not None:
-        repo = row.repo
-        notes.append(f"{repo}: the {plan.weight_format.display_name} checkpoint ({row.source})")
-    elif plan.weight_format.id in ("bf16", "fp16") or quantise:
-        repo = plan.hf_repo_id
-        notes.append(f"{repo}: the model's own BF16 checkpoint from Hugging Face")
-    else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} checkpoint of {plan.hf_repo_id}")
-        notes.append(f"{repo} is a placeholder: no such checkpoint is on file; its quantisation config comes with it")
+    repo = _checkpoint(plan, notes, bool(quantise), "no such checkpoint is on file; its quantisation config comes with it")
     text_only = plan.request.text_only
     model_class = "Gemma4ForCausalLM" if text_only else "AutoModelForImageTextToText"
     imports = ["AutoProcessor", model_class]
     dtype = "torch.float16" if plan.weight_format.id == "fp16" else "torch.bfloat16"
     kwargs = [f"dtype={dtype}", 'device_map="auto"']
-    if quantise and row is None:
+    if quantise and plan.repo() is None:
         config_class, config = quantise
         imports.append(config_class)
         kwargs.append(f"quantization_config={config}")

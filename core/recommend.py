@@ -153,6 +153,14 @@ def _cheaper_rows(rows: Sequence[FitRow], catalog: Catalog, best: FitRow) -> lis
     return sorted(chosen.values(), key=lambda row: row.total_bytes)
 
 
+def option_row(rows: Sequence[FitRow], option: Option) -> FitRow:
+    """The fit row an option was made from (same model, format and runtime)."""
+    return next(
+        row for row in rows
+        if (row.model, row.weight_format, row.engine) == (option.model, option.weight_format, option.engine)
+    )
+
+
 def recommend(rows: Sequence[FitRow], catalog: Catalog) -> Recommendation:
     """The highest-quality option that fits (a clean fit before a tight one; ties: more bits per
     weight, then more headroom), cheaper variants beside it, and a sentence or two saying so.

@@ -8,7 +8,7 @@ from core.catalog import Catalog, load_catalog
 from core.estimate import MemoryEstimate, MemoryRequest, PlanningError, estimate
 from core.fit import FitRow, cell_request, fit_matrix
 from core.quality import has_benchmarks
-from core.recommend import Recommendation, recommend
+from core.recommend import Recommendation, option_row, recommend
 from core.runtimes import default_kv_cache, runtimes_for
 from core.throughput import ThroughputEstimate, throughput
 
@@ -103,10 +103,7 @@ def answer(request: MemoryRequest, catalog: Catalog | None = None) -> Answer:
         return Answer(rows=rows, recommendation=advice, plan=None)
     best = advice.best
     plan = cell_request(_as_shipped(request, best.engine), catalog, best.model, best.weight_format, best.engine)
-    best_row = next(
-        row for row in rows
-        if (row.model, row.weight_format, row.engine) == (best.model, best.weight_format, best.engine)
-    )
+    best_row = option_row(rows, best)
     try:
         speed: ThroughputEstimate | None = throughput(plan, catalog=catalog)
     except PlanningError:

@@ -9,7 +9,7 @@ from core.fit import cell_request, fit_matrix
 from core.runtimes import default_kv_cache, device_refusal
 from ui import untrusted
 from core.quality import benchmark_frame, has_benchmarks, quality_score
-from core.recommend import recommend
+from core.recommend import option_row, recommend
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
@@ -66,7 +66,7 @@ if advice is not None:
         # A KV cache type nobody picked is the runtime's own (f16 in llama.cpp, not a -ctk flag).
         kv = request.kv_cache_dtype if state.chosen("kv") else default_kv_cache(best.engine)
         plan = cell_request(request.model_copy(update={"kv_cache_dtype": kv}), catalog, best.model, best.weight_format, best.engine)
-        best_row = next(r for r in gemma_rows if (r.model, r.weight_format, r.engine) == (best.model, best.weight_format, best.engine))
+        best_row = option_row(gemma_rows, best)
         with st.expander("Start it: the launch command", expanded=True):
             launch_box(plan, estimate(plan, catalog), catalog, best_row)
     st.caption(
