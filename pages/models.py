@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.estimate import MemoryRequest, PlanningError, estimate
+from ui import untrusted
 from ui.glossary import term
 from ui.loaders import catalog_or_stop, models_table
 from ui.navigation import through_app
@@ -60,7 +61,9 @@ for model in catalog.models:
         notes.append(f"mixture of experts: {text.num_experts} experts of width {text.moe_intermediate_size}, top-{text.top_k_experts}, plus a dense MLP")
     if text.use_double_wide_mlp:
         notes.append("double-wide MLP on the KV-shared layers")
-    st.markdown(f"**{model.display_name}** ({model.hf_repo_id}, {model.license}): " + "; ".join(notes) + ".")
+    # Names come from data files (a GEMMA4_PLANNER_DATA folder may be anyone's): plain text.
+    literal = untrusted.markdown_literal
+    st.markdown(f"**{literal(model.display_name)}** ({literal(model.hf_repo_id)}, {literal(model.license)}): " + "; ".join(notes) + ".")
 
 st.subheader("Weights in memory per format (GiB, encoders included)")
 rows = []

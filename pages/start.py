@@ -102,7 +102,7 @@ runtime = ENGINES[best.engine]
 row = result.best_row
 plan = result.plan
 with st.container(border=True, key="answer_card"):
-    st.subheader(f"Run {model.display_name} with {runtime.short_name}")
+    st.subheader(f"Run {untrusted.markdown_literal(model.display_name)} with {runtime.short_name}")
     st.caption(explain_format(weight_format))
     headline = next(b for b in catalog.benchmarks if b.benchmark == HEADLINE_BENCHMARK)
     quality, speed, memory, context = st.columns(4)
