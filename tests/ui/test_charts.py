@@ -256,3 +256,16 @@ def test_the_theme_gives_models_the_same_colours_as_the_charts():
     config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
     for theme in (config["theme"], config["theme"]["light"], config["theme"]["dark"]):
         assert theme["chartCategoricalColors"][:4] == list(charts.MODEL_COLORS.values())
+
+
+@pytest.mark.parametrize("background", ["#ffffff", "#0e1117"])
+def test_every_theme_colour_reads_on_both_backgrounds(background):
+    # Streamlit uses these for any chart the app does not colour itself.
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    for theme in (config["theme"], config["theme"]["light"], config["theme"]["dark"]):
+        colours = theme["chartCategoricalColors"]
+        assert len(set(colours)) == len(colours)
+        assert min(_contrast(c, background) for c in colours) >= 3.0
