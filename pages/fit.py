@@ -17,7 +17,16 @@ from ui.state import PageState
 from ui.fit_chart import verdict_heatmap
 from ui.glossary import device_word
 from ui.views import verdict_matrix
-from ui.widgets import download_figure, download_table, launch_box, page_header, scenario_params, scenario_sidebar
+from ui.export import scenario_line
+from ui.widgets import (
+    EXPORT_SCENARIO_KEY,
+    download_figure,
+    download_table,
+    launch_box,
+    page_header,
+    scenario_params,
+    scenario_sidebar,
+)
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus", "benchmarks"))
@@ -42,6 +51,11 @@ page_header(
     f"{request.gpus} x {accelerator.name} ({accelerator.memory_bytes / 2**30:,.1f} GiB usable by the "
     f"{device_word(accelerator)} as reported) · runtimes: {runtime_names} · {request.kv_cache_dtype} KV cache (or the runtime's own) · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s)",
+)
+# The heatmap's export names the device and its count, which the caption gives in GiB terms only.
+st.session_state[EXPORT_SCENARIO_KEY] = scenario_line(
+    ["every model and weight format"], runtime_names, None, request.context_tokens, request.concurrent_sequences,
+    [f"{request.gpus} x {accelerator.name}"],
 )
 
 if not scenario.engines:

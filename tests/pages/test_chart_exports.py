@@ -48,3 +48,11 @@ def test_the_naive_calculator_figure_is_a_comparison_not_a_growth_arrow():
     assert metric.delta.startswith("naive calculator: ")
     # No arrow and no green/red: the naive figure is what another tool says, not a change.
     assert metric.direction == Metric.MetricDirection.NONE and metric.color == Metric.MetricColor.GRAY
+
+
+def test_the_device_fit_page_stamps_the_device_count_and_runtimes():
+    app = open_page("pages/fit.py", gpu="h100", count="2", ctx="131072")
+    stamp = app.session_state[EXPORT_SCENARIO_KEY]
+    assert stamp.startswith("every model and weight format · ")
+    assert "vLLM" in stamp and "llama.cpp" in stamp
+    assert stamp.endswith("131,072 tokens x 1 sequence · 2 x NVIDIA H100 80GB SXM5")
