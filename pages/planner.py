@@ -9,14 +9,23 @@ from core.estimate import PlanningError, estimate
 from core.fit import fit
 from ui import charts
 from ui.cached import context_chart, sequence_and_precision_charts
-from ui.export import export_stamp, scenario_line
+from ui.export import PlanningSummary, export_stamp, scenario_line
 from ui.custom import custom_models_sidebar, custom_param, with_custom_models
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui import untrusted
 from ui.state import PageState
 from ui.views import breakdown_rows, breakdown_table_gib, fit_rows, gpu_lines, why_we_differ
-from ui.widgets import EXPORT_SCENARIO_KEY, page_header, download_figure, download_table, scenario_params, scenario_sidebar
+from ui.widgets import (
+    EXPORT_SCENARIO_KEY,
+    download_figure,
+    download_table,
+    launch_or_reason,
+    page_header,
+    scenario_params,
+    scenario_sidebar,
+    show_launch,
+)
 
 through_app()
 gemma = catalog_or_stop(needs=("gpus",))
@@ -93,6 +102,19 @@ if fits:
     st.dataframe(fit_table, hide_index=True, key="planner_fit_table")
     download_table(fit_table, "gpu-fit", "planner_fit_csv")
 
+# Each model's command on the first chosen device (the runtime's own defaults where no device is chosen).
+first_gpu = scenario.gpus[0] if scenario.gpus else None
+launches = {}
+for result in estimates:
+    plan = scenario.with_model(result.model, gpu=first_gpu) if first_gpu else scenario.with_model(result.model)
+    plan_fit = next((f for label, g, f in fits if g == first_gpu and label == names[result.model]), None)
+    launches[names[result.model]] = launch_or_reason(plan, result, catalog, plan_fit)
+st.subheader("Start it: the launch command" + (f" on {device_names[0]}" if first_gpu else ""))
+launch_tabs = st.tabs(list(launches)) if len(launches) > 1 else [st.container()]
+for tab, launch in zip(launch_tabs, launches.values()):
+    with tab:
+        show_launch(launch)
+
 lines = gpu_lines(catalog, request, scenario.gpus)
 models = [e.model for e in estimates]
 try:
@@ -160,22 +182,23 @@ summary_figures = {
 summary_stamp = export_stamp(scenario_text, inputs["link"], datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
 
+summary = PlanningSummary(
+    "Gemma 4 memory plan", inputs, table, verdict_lines, summary_figures,
+    datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary_stamp,
+    {name: (launch.command, launch.language) for name, launch in launches.items() if not isinstance(launch, str)},
+)
+
+
 def planning_summary_files() -> bytes:
     from ui.export import planning_summary_zip
 
-    return planning_summary_zip(
-        "Gemma 4 memory plan", inputs, table, verdict_lines, summary_figures,
-        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary_stamp,
-    )
+    return planning_summary_zip(summary)
 
 
 def planning_report() -> str:
     from ui.export import planning_report_html
 
-    return planning_report_html(
-        "Gemma 4 memory plan", inputs, table, verdict_lines, summary_figures,
-        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), summary_stamp,
-    )
+    return planning_report_html(summary)
 
 
 with st.container(horizontal=True, gap="small"):

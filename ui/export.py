@@ -11,6 +11,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import kaleido
 import pandas as pd
@@ -203,25 +204,38 @@ def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
     return safe.to_csv(index=index, lineterminator="\r\n").encode("utf-8")
 
 
-def planning_summary_markdown(
-    title: str,
-    inputs: Mapping[str, str],
-    breakdown: pd.DataFrame,
-    verdict_lines: Sequence[str],
-    figures: Mapping[str, go.Figure],
-    generated_at: str,
-    chart_files: Mapping[str, str] | None = None,
-) -> str:
+@dataclass(frozen=True)
+class PlanningSummary:
+    """What the planner's summary holds, for the Markdown zip and the HTML report alike."""
+
+    title: str
+    inputs: Mapping[str, str]
+    breakdown: pd.DataFrame
+    verdict_lines: Sequence[str]
+    figures: Mapping[str, go.Figure]
+    generated_at: str
+    stamp: str | None = None
+    # Heading (e.g. the model's name) -> (command, language of the code block: bash or python).
+    launch_commands: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def planning_summary_markdown(summary: PlanningSummary, chart_files: Mapping[str, str] | None = None) -> str:
     """A Markdown planning summary. Charts: `chart_files` maps each chart to a relative PNG path
     (planning_summary_zip ships them beside it: GitHub and most wikis strip data: images);
     without it they are inline SVG data URIs when Chromium exists."""
-    lines = [f"# {_inline(title)}", "", f"_Generated {_inline(generated_at)}_", "", "## Inputs", ""]
-    lines += _markdown_table(["Input", "Value"], [[key, value] for key, value in inputs.items()], [False, False])
+    figures = summary.figures
+    breakdown = summary.breakdown
+    lines = [f"# {_inline(summary.title)}", "", f"_Generated {_inline(summary.generated_at)}_", "", "## Inputs", ""]
+    lines += _markdown_table(["Input", "Value"], [[key, value] for key, value in summary.inputs.items()], [False, False])
     lines += ["", "## Breakdown", ""]
     numeric = [pd.api.types.is_numeric_dtype(breakdown.iloc[:, i]) for i in range(breakdown.shape[1])]
     lines += _markdown_table(list(breakdown.columns), breakdown.itertuples(index=False, name=None), numeric)
     lines += ["", "## Verdict", ""]
-    lines += [f"- {_inline(line)}" for line in verdict_lines] or ["- (none)"]
+    lines += [f"- {_inline(line)}" for line in summary.verdict_lines] or ["- (none)"]
+    if summary.launch_commands:
+        lines += ["", "## Launch commands", ""]
+        for heading, (command, language) in summary.launch_commands.items():
+            lines += [f"### {_inline(heading)}", "", *_fenced(command, language), ""]
     if figures:
         lines += ["", "## Charts", ""]
         if chart_files is not None:
@@ -234,15 +248,7 @@ def planning_summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def planning_summary_zip(
-    title: str,
-    inputs: Mapping[str, str],
-    breakdown: pd.DataFrame,
-    verdict_lines: Sequence[str],
-    figures: Mapping[str, go.Figure],
-    generated_at: str,
-    stamp: str | None = None,
-) -> bytes:
+def planning_summary_zip(summary: PlanningSummary) -> bytes:
     """summary.md with its charts as PNG files under charts/, referenced by relative paths: a
     folder that renders on GitHub, in wikis and in editors, unlike data: images."""
     import io
@@ -251,34 +257,28 @@ def planning_summary_zip(
     pngs: dict[str, bytes] = {}
     paths: dict[str, str] = {}
     if export_available()[0]:
-        for name, fig in figures.items():
+        for name, fig in summary.figures.items():
             path = f"charts/{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-') or 'chart'}.png"
             try:
-                pngs[path] = figure_png(fig, stamp=stamp)
+                pngs[path] = figure_png(fig, stamp=summary.stamp)
             except ExportError:
                 continue
             paths[name] = path
-    summary = planning_summary_markdown(title, inputs, breakdown, verdict_lines, figures, generated_at, chart_files=paths)
+    markdown = planning_summary_markdown(summary, chart_files=paths)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("summary.md", summary)
+        archive.writestr("summary.md", markdown)
         for path, data in pngs.items():
             archive.writestr(path, data)
     return buffer.getvalue()
 
 
-def planning_report_html(
-    title: str,
-    inputs: Mapping[str, str],
-    breakdown: pd.DataFrame,
-    verdict_lines: Sequence[str],
-    figures: Mapping[str, go.Figure],
-    generated_at: str,
-    stamp: str | None = None,
-) -> str:
+def planning_report_html(summary: PlanningSummary) -> str:
     """One self-contained HTML report: the inputs, breakdown and verdicts as escaped text and
     tables, each chart as interactive plotly (plotly.js inlined once), no network needed."""
     import html
+
+    title, breakdown, figures = summary.title, summary.breakdown, summary.figures
 
     def cell(value: object) -> str:
         return html.escape(_format_number(value) if isinstance(value, numbers.Number) else str(value))
@@ -289,14 +289,14 @@ def planning_report_html(
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#202124}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #dadce0;padding:4px 8px}"
         "td.n{text-align:right}.stamp{color:#5f6368;font-size:12px}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p class='stamp'>Generated {html.escape(generated_at)}</p>",
+        f"<h1>{html.escape(title)}</h1><p class='stamp'>Generated {html.escape(summary.generated_at)}</p>",
         "<h2>Inputs</h2><table>",
         # The planner's own link stays a link; any other value is text.
         *[
             f"<tr><th>{html.escape(k)}</th><td>"
             + (f"<a href='{html.escape(v, quote=True)}'>{html.escape(v)}</a>" if SAFE_LINK.fullmatch(v) else html.escape(v))
             + "</td></tr>"
-            for k, v in inputs.items()
+            for k, v in summary.inputs.items()
         ],
         "</table><h2>Breakdown</h2><table><tr>",
         *[f"<th>{html.escape(str(c))}</th>" for c in breakdown.columns],
@@ -306,12 +306,16 @@ def planning_report_html(
         parts.append("<tr>" + "".join(
             f"<td class='n'>{cell(v)}</td>" if isinstance(v, numbers.Number) else f"<td>{cell(v)}</td>" for v in row
         ) + "</tr>")  # fmt: skip
-    parts += ["</table><h2>Verdict</h2><ul>", *[f"<li>{html.escape(line)}</li>" for line in verdict_lines], "</ul>"]
+    parts += ["</table><h2>Verdict</h2><ul>", *[f"<li>{html.escape(line)}</li>" for line in summary.verdict_lines], "</ul>"]
+    if summary.launch_commands:
+        parts.append("<h2>Launch commands</h2>")
+        for heading, (command, _) in summary.launch_commands.items():
+            parts.append(f"<h3>{html.escape(heading)}</h3><pre><code>{html.escape(command)}</code></pre>")
     if figures:
         parts.append("<h2>Charts</h2>")
         for index, (name, fig) in enumerate(figures.items()):
             parts.append(f"<h3>{html.escape(name)}</h3>")
-            parts.append(for_export(fig, stamp).to_html(full_html=False, include_plotlyjs=index == 0, include_mathjax=False))
+            parts.append(for_export(fig, summary.stamp).to_html(full_html=False, include_plotlyjs=index == 0, include_mathjax=False))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -462,3 +466,11 @@ def _inline(text: str) -> str:
     upload, and must not become a link, an image or a nested list in the reader's wiki; a
     newline in a value must not break a table row or a heading."""
     return markdown_literal(text, SUMMARY_TEXT_CHARS)
+
+
+def _fenced(code: str, language: str) -> list[str]:
+    """A fenced code block that shows `code` literally: the fence is longer than any run of
+    backticks inside it (a command can carry an imported model's name), so nothing closes it early."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language if language.isalnum() else ''}", *code.splitlines(), fence]

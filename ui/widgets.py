@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +20,9 @@ from core.runtimes import default_format, default_kv_cache, device_refusal, form
 from ui import untrusted
 from ui.glossary import explain_format, term
 from ui.state import PageState, Param, boolean, choice, dump_boolean, integer, number
+
+if TYPE_CHECKING:
+    from core.launch import LaunchCommand
 
 GpuMode = Literal["many", "one", "none"]
 MAX_CONTEXT_TOKENS = 262_144
@@ -384,16 +387,29 @@ def download_figure(fig: object, file_stem: str, key: str) -> None:
         st.caption(reason)
 
 
-def launch_box(request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None) -> None:
-    """The command that starts the plan, with a copy button, and why each flag is there."""
+def launch_or_reason(
+    request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None
+) -> LaunchCommand | str:
+    """The plan's launch command, or the one line saying why its runtime cannot start it."""
     from core.launch import launch_command
 
     try:
-        launch = launch_command(request, result, catalog, fit)
+        return launch_command(request, result, catalog, fit)
     except PlanningError as error:
-        untrusted.info(f"No launch command: {error}")
+        return str(error)
+
+
+def show_launch(launch: LaunchCommand | str) -> None:
+    """A launch command with a copy button and why each flag is there, or why there is none."""
+    if isinstance(launch, str):
+        untrusted.info(f"No launch command: {launch}")
         return
     st.code(launch.command, language=launch.language, wrap_lines=True)
     with st.expander("Why these flags"):
         # Notes can name an imported model: plain text, never Markdown.
         st.text("\n".join(launch.notes))
+
+
+def launch_box(request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None) -> None:
+    """The command that starts the plan, with a copy button, and why each flag is there."""
+    show_launch(launch_or_reason(request, result, catalog, fit))

@@ -35,6 +35,11 @@ def test_the_summary_zip_holds_markdown_whose_png_charts_resolve(open_app, tmp_p
     assert "2 x NVIDIA H100 80GB SXM5" in summary and "nvidia-h100-sxm" not in without_links(summary)
     assert "| runtime | vLLM |" in summary and "gpu_memory_utilization 0.85" in summary
     assert "data:image" not in summary
+    # The command that starts it, with the link's own values as vLLM's CLI spells them.
+    launch = summary.split("## Launch commands", 1)[1]
+    assert "vllm serve google/gemma-4-31B-it" in launch
+    for flag in ("--tensor-parallel-size 2", "--max-model-len 131072", "--gpu-memory-utilization 0.85"):
+        assert flag in launch
 
 
 def test_the_html_report_holds_every_chart_offline(open_app, tmp_path):
@@ -50,3 +55,4 @@ def test_the_html_report_holds_every_chart_offline(open_app, tmp_path):
     text = report[: report.index("<h2>Charts</h2>")]  # inputs, breakdown and verdicts
     assert "2 x NVIDIA H100 80GB SXM5" in text and "nvidia-h100-sxm" not in without_links(text)
     assert not re.search(r"<script[^>]*\ssrc=", report)
+    assert "<h2>Launch commands</h2>" in text and "--tensor-parallel-size 2" in text

@@ -160,7 +160,7 @@ def _summary(**overrides) -> str:
         "figures": {"Memory by component": _figure()},
         "generated_at": "2026-11-30 10:00 UTC",
     }
-    return export.planning_summary_markdown(**(arguments | overrides))
+    return export.planning_summary_markdown(export.PlanningSummary(**(arguments | overrides)))
 
 
 def test_summary_holds_inputs_table_verdict_and_an_svg_chart():
@@ -225,7 +225,7 @@ def test_the_summary_zip_holds_markdown_and_the_png_files_it_references():
     import io
     import zipfile
 
-    archive = zipfile.ZipFile(io.BytesIO(export.planning_summary_zip(**_summary_args())))
+    archive = zipfile.ZipFile(io.BytesIO(export.planning_summary_zip(export.PlanningSummary(**_summary_args()))))
     names = set(archive.namelist())
     summary = archive.read("summary.md").decode()
     referenced = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", summary)
@@ -238,7 +238,7 @@ def test_the_summary_zip_holds_markdown_and_the_png_files_it_references():
 
 def test_the_html_report_is_one_offline_page_with_every_chart_and_escaped_text():
     hostile = "<script>alert(1)</script>"
-    page = export.planning_report_html(**_summary_args(inputs={"Model": hostile}))
+    page = export.planning_report_html(export.PlanningSummary(**_summary_args(inputs={"Model": hostile})))
     bundle = plotly.offline.get_plotlyjs()
     assert page.count(bundle) == 1  # plotly.js inlined once, for every chart
     around = page.replace(bundle, "")
@@ -267,8 +267,25 @@ def test_a_stamp_wraps_a_long_link_whole_and_escapes_markup():
 
 
 def test_the_html_report_links_only_the_planners_own_link():
-    page = export.planning_report_html(**_summary_args(
+    page = export.planning_report_html(export.PlanningSummary(**_summary_args(
         figures={}, inputs={"link": "http://127.0.0.1:8501/planner?ctx=4096&seqs=2", "model": "javascript:alert(1)"},
-    ))  # fmt: skip
+    )))  # fmt: skip
     assert "<a href='http://127.0.0.1:8501/planner?ctx=4096&amp;seqs=2'>" in page
     assert "href='javascript" not in page and "<td>javascript:alert(1)</td>" in page
+
+
+def test_the_summary_and_report_carry_each_launch_command_literally():
+    # A command can name an imported model (its repository placeholder): a run of backticks or
+    # markup in it must stay inside the code block, in Markdown and in HTML.
+    command = "vllm serve <the Hugging Face repository of ```My <b>model</b>> \\\n  --max-model-len 32768"
+    launches = {"Gemma 4 31B": (command, "bash")}
+    text = export.planning_summary_markdown(export.PlanningSummary(**_summary_args(figures={}, launch_commands=launches)))
+    section = text.split("## Launch commands\n", 1)[1]
+    fence_line = section.split("### Gemma 4 31B\n\n", 1)[1].splitlines()[0]
+    assert fence_line.startswith("````") and fence_line.endswith("bash")
+    fence = fence_line.removesuffix("bash")
+    body = section.split(fence_line + "\n", 1)[1].split("\n" + fence + "\n", 1)[0]
+    assert body == command
+    page = export.planning_report_html(export.PlanningSummary(**_summary_args(figures={}, launch_commands=launches)))
+    assert "<pre><code>vllm serve &lt;the Hugging Face repository of ```My &lt;b&gt;model&lt;/b&gt;&gt;" in page
+    assert "<b>model" not in page

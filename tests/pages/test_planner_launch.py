@@ -1,0 +1,38 @@
+"""The planner shows the command that starts each chosen model, built from the link's values."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def planner(**query: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params.update(query)
+    app.switch_page("pages/planner.py")
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_each_model_gets_its_vllm_command_on_the_first_device():
+    app = planner(models="31b,e4b", engine="vllm", weights="bf16", gpus="h100", count="2", ctx="131072", seqs="3")
+    commands = [c.value for c in app.code if c.value.startswith("vllm serve")]
+    # Repositories from Google's model cards; flags as `vllm serve --help` spells them.
+    assert [c.split()[2] for c in commands] == ["google/gemma-4-31B-it", "google/gemma-4-E4B-it"]
+    for command in commands:
+        for flag in ("--tensor-parallel-size 2", "--max-model-len 131072", "--max-num-seqs 3"):
+            assert flag in command
+    assert "Start it: the launch command on 2 x NVIDIA H100 80GB SXM5" in [s.value for s in app.subheader]
+
+
+def test_llama_server_command_carries_the_context_and_the_fits_offload():
+    # 31B Q4_K_M is 18.7e9 bytes (steampunque card, data/gguf_files.csv); with llama-server's 4 auto slots at 32K and its 1 GiB
+    # --fit-target, a 24 GB RTX 4090 cannot hold all 60 layers (gemma4-architecture.md), so the
+    # command offloads: -ngl below the layer count.
+    app = planner(models="31b", engine="llama.cpp", weights="gguf-q4_k_m", gpus="rtx-4090", ctx="32768")
+    (command,) = [c.value for c in app.code if c.value.startswith("llama-server")]
+    assert "-hf ggml-org/gemma-4-31B-it-GGUF:Q4_K_M" in command and "-c 32768" in command
+    layers_on_gpu = int(command.split("-ngl ")[1].split()[0])
+    assert 0 < layers_on_gpu < 60
