@@ -12,9 +12,11 @@ from core.api_cost import (
     load_device_prices,
     self_host_cost,
     self_host_monthly_usd,
+    shipped_concurrency,
     volume_grid,
 )
 from core.catalog import CatalogError
+from core.engines.registry import ENGINES
 from core.estimate import PlanningError
 from ui import cost_charts, untrusted
 from ui.loaders import catalog_or_stop
@@ -46,8 +48,22 @@ state = PageState(
     ],
 )
 state.load()
+# Concurrency nobody chose follows what the runtime serves at once on the device (set on the
+# previous run, before the widget exists): priced at one request, a GPU that batches 256 never pays.
+SHIPPED_SEQS_KEY = "_api_shipped_seqs"
+shipped = st.session_state.pop(SHIPPED_SEQS_KEY, None)
+if shipped is not None and not state.chosen("seqs"):
+    st.session_state[state.key("seqs")] = shipped
 scenario = scenario_sidebar(state, catalog, many_models=False, gpu_mode="one")
 catalog = catalog.with_accelerators(scenario.devices)
+if not state.chosen("seqs"):
+    try:
+        shipped = shipped_concurrency(scenario.request, catalog)
+    except PlanningError:
+        shipped = scenario.request.concurrent_sequences
+    if shipped != scenario.request.concurrent_sequences:
+        st.session_state[SHIPPED_SEQS_KEY] = shipped
+        st.rerun()
 key = state.key
 with st.sidebar.expander("Cost assumptions", expanded=True):
     st.radio("The device", list(PRICING_LABELS), format_func=PRICING_LABELS.get, key=key("pricing"), help=CostAssumptions.model_fields["pricing"].description)
@@ -79,6 +95,13 @@ page_header(
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s). Hosted prices are "
     "dated and sourced; self-hosted figures come from the throughput estimate.",
 )
+
+if not state.chosen("seqs"):
+    st.caption(
+        f"Priced at {request.concurrent_sequences:,} request(s) at once: what {ENGINES[request.engine].display_name} "
+        "serves together on this device as shipped, at this context (vLLM: as many as its KV pool holds, up to 256; "
+        "llama-server: its 4 default slots; Ollama, MLX, transformers: one). Set 'Concurrent sequences' to price another load."
+    )
 
 prices = sorted(
     (p for p in api_prices if p.model == model.id), key=lambda p: (p.blended_usd_per_million_tokens(ratio), p.provider)

@@ -227,7 +227,7 @@ def scenario_sidebar(
     )
     bar.number_input(
         "Concurrent sequences", min_value=1, max_value=4096, step=1, key=key("seqs"),
-        help=f"{term('concurrent sequences')}",
+        help=f"{term('concurrent sequences')}", on_change=state.mark_chosen, args=("seqs",),
     )
     with bar.expander("Images, audio, thinking"):
         st.number_input("Images per request", min_value=0, max_value=64, key=key("images"), help="Each image takes its token budget plus 2 delimiter tokens of context.")

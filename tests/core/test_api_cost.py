@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.api_cost import (
+    shipped_concurrency,
     ApiPrice,
     CostAssumptions,
     SelfHostCost,
@@ -256,3 +257,37 @@ def test_a_missing_price_column_is_named(data):
     path.write_text(path.read_text().replace("as_of,", "date,", 1))
     with pytest.raises(CatalogError, match="field 'as_of': column is missing"):
         load_api_prices(data)
+
+
+@pytest.mark.parametrize(
+    ("engine", "weights", "expected"),
+    [
+        # E2B at 8K leaves room for thousands of requests on an H200: vLLM stops at its documented
+        # --max-num-seqs default (256), llama-server at its -np auto slots (4, tools/server README),
+        # Ollama at OLLAMA_NUM_PARALLEL's default (1, envconfig/config.go).
+        ("vllm", "bf16", 256),
+        ("llama.cpp", "gguf-q4_k_m", 4),
+        ("ollama", "ollama-q4_k_m", 1),
+    ],
+)
+def test_shipped_concurrency_is_each_runtimes_own_cap_when_memory_allows(catalog, engine, weights, expected):
+    from core.runtimes import default_kv_cache
+
+    request = MemoryRequest(
+        model="e2b", engine=engine, weight_format=weights, kv_cache_dtype=default_kv_cache(engine), gpu="h200", context_tokens=8192
+    )
+    assert shipped_concurrency(request, catalog) == expected
+
+
+def test_shipped_concurrency_is_what_the_kv_pool_holds_below_the_cap(catalog):
+    # 31B FP8 (~33 GB of weights) on one H200 at 128K: each request's 10 full-attention layers
+    # alone hold 10 x 2 x 4 x 512 x 2 B x 131,072 = 10 GiB (gemma4-architecture.md), so vLLM's
+    # 0.9 x 141 GB pool holds a handful of requests, far short of 256; one more does not fit.
+    request = MemoryRequest(model="31b", engine="vllm", weight_format="fp8", gpu="h200", context_tokens=131072)
+    most = shipped_concurrency(request, catalog)
+    assert 2 <= most <= 9
+    from core.fit import fit
+
+    on_gpu = ("fits", "tight")
+    assert fit(request.model_copy(update={"concurrent_sequences": most}), catalog).verdict in on_gpu
+    assert fit(request.model_copy(update={"concurrent_sequences": most + 1}), catalog).verdict not in on_gpu

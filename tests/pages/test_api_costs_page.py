@@ -119,3 +119,37 @@ def test_every_input_has_a_tooltip():
     app = open_page(**H100_PLAN)
     widgets = ("selectbox", "number_input", "slider", "checkbox", "radio", "select_slider", "multiselect", "text_input")
     assert [w.label for kind in widgets for w in getattr(app, kind) if not (w.help or "").strip()] == []
+
+
+def test_concurrency_nobody_chose_is_what_the_runtime_serves_at_once():
+    # E2B BF16 at 4K leaves an H100 room for far more than 256 requests: vLLM batches up to its
+    # --max-num-seqs default, 256, so that is the load priced, and the sidebar shows it.
+    plan = {**{k: v for k, v in H100_PLAN.items() if k != "seqs"}, "model": "gemma-4-e2b", "weights": "bf16"}
+    app = open_page(**plan)
+    assert not app.exception and not app.error
+    assert app.number_input(key="api_seqs").value == 256
+    assert any("Priced at 256 request(s) at once" in c.value for c in app.caption)
+    # llama-server: its four default slots (-np auto).
+    app = open_page(**{**plan, "engine": "llama.cpp", "weights": "gguf-q4_k_m", "kv": "fp16"})
+    assert not app.exception and not app.error
+    assert app.number_input(key="api_seqs").value == 4
+
+
+def test_concurrency_follows_the_kv_pool_where_it_binds():
+    from core.estimate import MemoryRequest
+    from core.fit import fit
+
+    plan = {k: v for k, v in H100_PLAN.items() if k != "seqs"}
+    app = open_page(**plan)
+    served = app.number_input(key="api_seqs").value
+    assert 1 < served < 256
+    request = MemoryRequest(model="26b-a4b", engine="vllm", weight_format="fp8", gpu="h100", context_tokens=4096)
+    on_gpu = ("fits", "tight")
+    assert fit(request.model_copy(update={"concurrent_sequences": served})).verdict in on_gpu
+    assert fit(request.model_copy(update={"concurrent_sequences": served + 1})).verdict not in on_gpu
+
+
+def test_concurrency_from_the_link_is_kept():
+    app = open_page(**{**H100_PLAN, "seqs": "1"})
+    assert app.number_input(key="api_seqs").value == 1
+    assert not any("Priced at" in c.value for c in app.caption)
