@@ -21,7 +21,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
-ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx")
+ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm")
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
@@ -55,7 +55,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx"]
+EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm"]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
 
@@ -96,7 +96,7 @@ class WeightFormat(_Named):
     """A weight storage format: bits per weight (scales included) for each tensor group."""
 
     display_name: str = Field(min_length=1)
-    family: Literal["checkpoint", "hf-quant", "gguf", "mlx"]
+    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm"]
     # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
     gguf_ftype: str | None = None
     gguf_writer: Literal["llama.cpp", "ollama"] | None = None

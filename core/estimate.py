@@ -560,6 +560,16 @@ def _runtime_context(
         return _llama_server_context(request, catalog, model, accelerator)
     if engine == "vllm":
         return trained, f"vLLM's max_model_len when none is given: the model's trained {trained:,}"
+    if engine == "litert-lm":
+        from core.engines.litert_lm import default_max_num_tokens
+
+        tokens = min(default_max_num_tokens(request.context_tokens), trained)
+        return tokens, (
+            f"LiteRT-LM's max_num_tokens when neither the app nor the .litertlm file sets one: the "
+            f"smallest multiple of 4,096 above the {request.context_tokens:,}-token prompt plus 1,024 "
+            f"decode tokens (engine_settings.cc), at most the trained {trained:,}; the cache is "
+            "preallocated to it"
+        )
     return request.context_tokens, (
         f"{engine} allocates the cache as the conversation grows and has no context to pick: "
         f"sized at the {request.context_tokens:,} tokens asked for"

@@ -12,10 +12,12 @@ DEFAULT_FORMATS = {
     "llama.cpp": "gguf-q4_k_m",
     "ollama": "ollama-q4_k_m",
     "mlx": "mlx-4bit",
+    "litert-lm": "litertlm",
 }
-# llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16; the others
+# llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16, and LiteRT-LM's
+# GPU path computes in fp16 (docs/research/litert-lm.md); the others
 # cache in the model's dtype (bf16).
-DEFAULT_KV_CACHE = {"llama.cpp": "fp16", "ollama": "fp16"}
+DEFAULT_KV_CACHE = {"llama.cpp": "fp16", "ollama": "fp16", "litert-lm": "fp16"}
 # The same weights in another runtime's file format: `bf16` on llama.cpp is the GGUF BF16 file.
 EQUIVALENT_FORMATS = {
     ("llama.cpp", "bf16"): "gguf-bf16",

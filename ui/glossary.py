@@ -31,6 +31,7 @@ FORMAT_FAMILIES = {
     "hf-quant": "a compressed copy for vLLM or transformers",
     "gguf": "a single-file download for llama.cpp, Ollama and LM Studio",
     "mlx": "Apple's format for Macs (MLX)",
+    "litertlm": "a single-file bundle for Google's LiteRT-LM (phones, laptops, the Raspberry Pi)",
 }
 FORMAT_NOTES = {
     "awq": "AWQ: 4-bit weights tuned on sample text to keep quality",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.catalog import UnknownChoiceError
 from core.engines.base import EnginePolicy
+from core.engines.litert_lm import LiteRtLmPolicy
 from core.engines.llama_cpp import LlamaCppPolicy
 from core.engines.mlx import MlxPolicy
 from core.engines.ollama import OllamaPolicy
@@ -12,7 +13,9 @@ from core.engines.vllm import VllmPolicy
 
 ENGINES: dict[str, EnginePolicy] = {
     policy.id: policy
-    for policy in (TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy())
+    for policy in (
+        TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy()
+    )
 }
 
 
