@@ -23,6 +23,7 @@ from core.engines.registry import engine_policy
 from core.fit import FitResult, FitRow, fit, fit_matrix
 from core.launch import LaunchCommand, launch_command
 from core.runtimes import default_format, default_kv_cache, format_for, runtimes_for
+from core.kv_cache import TURBOQUANT_NAMES, turboquant_default
 from core.params import count_parameters
 from core.units import format_bytes, format_params, gb, gib
 
@@ -133,7 +134,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
             "--weights", help="weight format, e.g. bf16, fp8, awq-int4, q4_k_m (default: the file people "
             "download for the runtime: bf16, GGUF Q4_K_M, Ollama's gemma4 tag, MLX 4-bit)",
         )
-    parser.add_argument("--kv-dtype", help="KV cache type: bf16, fp16, fp8, q8_0, q4_0 (default: the runtime's)")
+    parser.add_argument(
+        "--kv-dtype", help="KV cache type: bf16, fp16, fp8, q8_0, q5_0, q4_0, turboquant_4bit_nc, mlx-tq3.5...; "
+        "'turboquant' picks the runtime's TurboQuant default (default: the runtime's KV type)",
+    )
     parser.add_argument(
         "--engine", help=f"runtime: {', '.join(ENGINES)} (default: every runtime that runs on the device "
         "for fit; the most usual one there for estimate; transformers without a device)",
@@ -296,6 +300,12 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
     weights = (
         format_for(catalog, engine, first_format, accelerator) if first_format else default_format(catalog, engine, accelerator)
     )
+    kv_dtype = args.kv_dtype
+    if kv_dtype and kv_dtype.strip().lower() in TURBOQUANT_NAMES:
+        try:
+            kv_dtype = turboquant_default(engine)
+        except ValueError as error:
+            raise UsageError(f"--kv-dtype {args.kv_dtype}: {error}") from None
     try:
         settings = EngineSettings(
             n_ubatch=args.n_ubatch,
@@ -316,7 +326,7 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             # fit's matrix replaces model and format per cell; these only fill the request.
             model=args.model or "gemma-4-31b",
             weight_format=weights,
-            kv_cache_dtype=args.kv_dtype or default_kv_cache(engine),
+            kv_cache_dtype=kv_dtype or default_kv_cache(engine),
             engine=engine,
             context_tokens=8192 if args.context is None else args.context,
             runtime_context=args.context is None,

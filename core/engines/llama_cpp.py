@@ -39,8 +39,18 @@ CHECKPOINTS_PER_SLOT = 32
 CHECKPOINT_MIN_SPACING_TOKENS = 8192
 # ggml computes intermediate tensors in f32.
 COMPUTE_BYTES = 4
-# KV type names as llama.cpp prints them.
-GGML_TYPE_NAMES = {"fp16": "f16", "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}
+# KV type names as llama.cpp prints them and -ctk/-ctv take them (common/arg.cpp kv_cache_types).
+GGML_TYPE_NAMES = {
+    "fp32": "f32",
+    "fp16": "f16",
+    "bf16": "bf16",
+    "q8_0": "q8_0",
+    "q4_0": "q4_0",
+    "q4_1": "q4_1",
+    "iq4_nl": "iq4_nl",
+    "q5_0": "q5_0",
+    "q5_1": "q5_1",
+}
 
 
 class LlamaCppPolicy(EnginePolicy):

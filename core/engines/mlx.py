@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.architecture import TextConfig
+from core.architecture import SLIDING, TextConfig, decoder_layers
 from core.engines.base import (
     ACTIVATION_BYTES,
     LOGIT_BYTES,
@@ -19,6 +19,7 @@ from core.engines.base import (
     minimum,
     pad,
 )
+from core.kv_cache import MLX_TURBOQUANT, KvLayerGroup, turboquant_group_bytes
 
 if TYPE_CHECKING:
     from core.estimate import MemoryProfile
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 CACHE_STEP_TOKENS = 256
 # mlx_lm.generate prefills prompts in chunks of prefill_step_size tokens.
 PREFILL_STEP_TOKENS = 2048
+# mlx-lm's uniform --kv-bits caches (QuantizedKVCache); mlx_lm/models/cache.py@d78bf58.
+UNIFORM_KV_BITS = {"mlx-q8": 8, "mlx-q4": 4}
+# maybe_quantize_kv_cache calls to_quantized on every layer's cache; a sliding layer's
+# RotatingKVCache raises this (mlx_lm/models/cache.py@d78bf58; mlx_vlm/models/cache.py@9b13f52).
+ROTATING_NYI = "NotImplementedError: RotatingKVCache Quantization NYI"
 
 
 class MlxPolicy(EnginePolicy):
@@ -38,6 +44,25 @@ class MlxPolicy(EnginePolicy):
     short_name = "MLX"
     aliases = ("mlx-lm", "mlx_lm", "apple")
     max_gpus = 1
+
+    def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
+        bits = UNIFORM_KV_BITS.get(kv_cache_id)
+        if bits is None or not any(layer.attention == SLIDING for layer in decoder_layers(text)):
+            return None
+        return (
+            f"mlx-lm --kv-bits {bits} cannot quantise a Gemma 4 cache: it converts every layer's cache, "
+            f'and the sliding-window layers\' rotating caches raise "{ROTATING_NYI}" (mlx_lm/models/cache.py); '
+            "mlx-vlm's TurboQuant (--kv-bits 3.5 --kv-quant-scheme turboquant) quantises the "
+            "full-attention layers instead"
+        )
+
+    def kv_group_bytes_per_token(
+        self, text: TextConfig, groups: tuple[KvLayerGroup, ...], kv_cache_id: str, tensor_parallel: int
+    ) -> tuple[float, ...] | None:
+        """mlx-vlm's TurboQuant: head_dim-dependent packed vectors on the quantised layers only."""
+        if kv_cache_id not in MLX_TURBOQUANT:
+            return None
+        return turboquant_group_bytes(text, groups, kv_cache_id, tensor_parallel)
 
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.architecture import FULL, TextConfig
+from core.architecture import FULL, SLIDING, TextConfig, decoder_layers
 from core.engines.base import (
     ACTIVATION_BYTES,
     LOGIT_BYTES,
@@ -20,7 +20,7 @@ from core.engines.base import (
     forward_values_per_token,
     minimum,
 )
-from core.kv_cache import TENSORS_PER_LAYER
+from core.kv_cache import TENSORS_PER_LAYER, VLLM_TURBOQUANT
 from core.units import BYTES_PER_GIB
 
 if TYPE_CHECKING:
@@ -39,6 +39,13 @@ NO_MEMORY_ERROR = (
     "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
     "initializing the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ "
     "for more details."
+)
+
+# vLLM's refusal of a TurboQuant dtype for Gemma 4 (vllm#40094, v0.19.2rc1; still so at PR #54599,
+# 2026-08-31: "turboquant is not compatible with sliding-window attention layers").
+TURBOQUANT_GEMMA4_ERROR = (
+    "ValueError: Selected backend AttentionBackendEnum.TRITON_ATTN is not valid for this "
+    "configuration. Reason: ['kv_cache_dtype not supported']"
 )
 
 
@@ -104,6 +111,25 @@ class VllmPolicy(EnginePolicy):
     aliases = ("v-llm",)
     offload_method = "vLLM --cpu-offload-gb"
     text_only_drops_encoders = False
+
+    def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
+        """TurboQuant dtypes run on TurboQuant's own attention backend, for full-attention layers
+        only; Gemma 4 (sliding layers, 256/512 head sizes) is pinned to TRITON_ATTN instead."""
+        if kv_cache_id not in VLLM_TURBOQUANT:
+            return None
+        layers = decoder_layers(text)
+        head_dims = sorted({layer.head_dim for layer in layers})
+        if not any(layer.attention == SLIDING for layer in layers) and len(head_dims) == 1:
+            # A model vLLM's TurboQuant does run; the page sizes of its mixed bf16 boundary and
+            # packed layers are not modelled here.
+            return f"vLLM's {kv_cache_id} KV cache is modelled for Gemma 4 only, where vLLM refuses it"
+        return (
+            f"vLLM cannot run a {kv_cache_id} KV cache for Gemma 4 in the current release: it "
+            f"pins Gemma 4 (head sizes {'/'.join(map(str, head_dims))}) to the TRITON_ATTN backend, "
+            f'which refuses TurboQuant ("{TURBOQUANT_GEMMA4_ERROR}", vllm#40094), and TurboQuant '
+            "does not yet support sliding-window layers (PRs #53231 and #54599 open). fp8 halves "
+            "the cache instead"
+        )
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         tp = layout.tensor_parallel
