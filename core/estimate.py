@@ -429,11 +429,15 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")
+    kv_reason = policy.kv_cache_refusal(kv_cache_type.id, text)
+    if kv_reason:
+        raise PlanningError(kv_reason)
     groups = kv_layer_groups(text)
     split = gpus if policy.splits_kv_heads else 1
     layout = KvLayout(
         groups=groups,
-        bytes_per_token=_kv_bytes_per_token(policy, settings, groups, kv_cache_type, split),
+        bytes_per_token=policy.kv_group_bytes_per_token(text, groups, kv_cache_type.id, split)
+        or _kv_bytes_per_token(policy, settings, groups, kv_cache_type, split),
         kv_cache_id=kv_cache_type.id,
         bits_per_value=kv_cache_type.bits_per_value,
         tensor_parallel=split,

@@ -185,6 +185,17 @@ class EnginePolicy(ABC):
     # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
     input_tables_on_host: bool = False
 
+    def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
+        """Why this engine cannot keep a `kv_cache_id` cache for this model; None when it can."""
+        return None
+
+    def kv_group_bytes_per_token(
+        self, text: TextConfig, groups: tuple[KvLayerGroup, ...], kv_cache_id: str, tensor_parallel: int
+    ) -> tuple[float, ...] | None:
+        """Bytes per token of each cache group where the KV type does not store every layer at
+        one bit width (TurboQuant); None: every layer keeps bits_per_value bits per value."""
+        return None
+
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> Any:
         """Static, engine-specific layout computed once per profile (vLLM's pages and groups)."""
         return None
