@@ -40,6 +40,21 @@ TRANSFORMERS_QUANTISE_ON_LOAD = {
 }
 # core.hf_import names an uploaded config's model "uploaded/<id>": not a repository to download.
 IMPORTED_REPO_PREFIX = "uploaded/"
+# LiteRT-LM's backend for each .litertlm file: the chip-specific files are compiled for an NPU,
+# the others run on the CPU (the CLI's default) or --backend=gpu.
+LITERT_BACKENDS = {
+    "litertlm-web": "gpu",
+    "litertlm-tensor-g5": "npu",
+    "litertlm-sm8750": "npu",
+    "litertlm-qcs8275": "npu",
+    "litertlm-intel-lnl": "npu",
+    "litertlm-intel-ptl": "npu",
+}
+LITERT_BACKEND_NOTES = {
+    "cpu": "the CLI's default (XNNPACK); --backend=gpu runs the GPU path, which may keep two KV banks",
+    "gpu": "the web file runs on the GPU (WebGPU)",
+    "npu": "this file is compiled for the chip's NPU",
+}
 # vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
 VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 
@@ -108,6 +123,7 @@ def launch_command(
         "ollama": _ollama,
         "mlx": _mlx,
         "transformers": _transformers,
+        "litert-lm": _litert_lm,
     }[result.engine]
     command, language, notes = build(plan)
     if fit is not None and fit.verdict == "does_not_fit":
@@ -351,6 +367,39 @@ def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     report = result.engine_report
     if plan.fit is not None and plan.fit.verdict != "fits" and report.get("raise_wired_limit"):
         notes.append(f"macOS caps GPU memory below the RAM; to raise it: {report['raise_wired_limit']}")
+    return shlex.join(args), "bash", notes
+
+
+def _litert_lm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    """`litert-lm run` (python/litert_lm_cli/commands/run.py@dc48681, common.py@a76a162)."""
+    notes: list[str] = []
+    row = plan.repo()
+    args = ["litert-lm", "run"]
+    if row is not None and row.tag:
+        args += [f"--from-huggingface-repo={row.repo}", row.tag]
+        notes.append(f"{row.repo}, file {row.tag}: the {plan.weight_format.display_name} ({row.source})")
+    else:
+        args.append(_placeholder(f"a {plan.weight_format.display_name} file of {plan.model.display_name}"))
+        notes.append("The file is a placeholder: no .litertlm of this model for this target is on file")
+    backend = LITERT_BACKENDS.get(plan.weight_format.id, "cpu")
+    args.append(f"--backend={backend}")
+    notes.append(
+        f"--backend={backend}: {LITERT_BACKEND_NOTES[backend]}"
+    )
+    args.append(f"--max-num-tokens={plan.tokens}")
+    notes.append(
+        f"--max-num-tokens={plan.tokens:,}: the KV cache is allocated to it at start-up; without it the "
+        "engine takes the file's own max_num_tokens, else 4,096 above a short prompt (engine_settings.cc)"
+    )
+    if plan.sequences > 1:
+        notes.append(
+            f"One conversation per engine: {plan.sequences} sequences are {plan.sequences} engines (or sessions), "
+            "each with its own cache, as the plan counts them"
+        )
+    if plan.request.text_only:
+        notes.append("No --vision-backend/--audio-backend: the encoders stay on disk (text only)")
+    else:
+        notes.append("Images and audio need --vision-backend and --audio-backend (cpu or gpu) and --attachment")
     return shlex.join(args), "bash", notes
 
 
