@@ -1,4 +1,5 @@
-"""Screenshots of every page for the README: a real server and Debian's Chromium, 1280 px wide."""
+"""Screenshots of every page for the README: a real server and Debian's Chromium, at a width and a colour
+scheme (`python bench/screenshots.py 800 dark`); dark files are named <page>-<width>-dark.png."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ OWN_MODELS = ",".join(
 )
 PORT = 8765
 PAGES = {
+    "start": "",
     "models": "models",
     "planner": "planner?models=gemma-4-31b,gemma-4-26b-a4b,gemma-4-e4b,gemma-4-e2b&ctx=65536",
     "own-models": f"planner?models=gemma-4-31b,gemma-4-26b-a4b&ctx=32768&engine=vllm&custom={OWN_MODELS}",
@@ -30,11 +32,12 @@ PAGES = {
     "quality": "quality?gpu=nvidia-l40s",
     "throughput": "throughput?model=gemma-4-26b-a4b&gpus=nvidia-h100-sxm,nvidia-l40s,nvidia-rtx-4090&weights=fp8",
     "accuracy": "accuracy",
+    "api": "api_costs?model=gemma-4-26b-a4b&gpu=nvidia-h100-sxm&engine=vllm&weights=fp8&ctx=4096",
 }
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def main(width: int = 1280) -> None:
+def main(width: int = 1280, scheme: str = "light") -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(PORT), "--server.address", "127.0.0.1",
@@ -50,7 +53,9 @@ def main(width: int = 1280) -> None:
                 time.sleep(0.25)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": width, "height": 1000})
+            # Streamlit follows the browser's prefers-color-scheme to its [theme.light] or [theme.dark].
+            page = browser.new_page(viewport={"width": width, "height": 1000}, color_scheme=scheme)
+            suffix = "" if scheme == "light" else f"-{scheme}"
             for name, path in PAGES.items():
                 page.goto(f"http://127.0.0.1:{PORT}/{path}")
                 page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
@@ -60,8 +65,8 @@ def main(width: int = 1280) -> None:
                     timeout=60_000,
                 )
                 page.wait_for_timeout(2000)  # let charts and data grids finish drawing
-                page.screenshot(path=str(OUT / f"{name}-{width}.png"))
-                print(f"saved {name}-{width}.png")
+                page.screenshot(path=str(OUT / f"{name}-{width}{suffix}.png"))
+                print(f"saved {name}-{width}{suffix}.png")
             browser.close()
     finally:
         server.terminate()
@@ -69,4 +74,4 @@ def main(width: int = 1280) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1280)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1280, sys.argv[2] if len(sys.argv) > 2 else "light")

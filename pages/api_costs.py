@@ -91,7 +91,8 @@ ratio = assumptions.input_tokens_per_output_token
 page_header(
     "Self-host or API (estimates)",
     state,
-    f"{model.display_name} · {request.weight_format} · {request.engine} · {device_label} · "
+    f"{model.display_name} · {catalog.weight_format(request.weight_format).display_name} · "
+    f"{ENGINES[request.engine].display_name} · {device_label} · "
     f"{request.context_tokens:,} tokens x {request.concurrent_sequences} sequence(s). Hosted prices are "
     "dated and sourced; self-hosted figures come from the throughput estimate.",
 )

@@ -98,7 +98,8 @@ for gpu in scenario.gpus:
     for sequences in SEQUENCE_GRID:
         point = request.model_copy(update={"gpu": gpu, "concurrent_sequences": sequences})
         try:
-            if fit(point, catalog).verdict == "does_not_fit":
+            verdict = fit(point, catalog).verdict
+            if verdict == "does_not_fit":
                 break  # more sequences need more memory: none of the rest fit either
             r = throughput(point, assumptions, catalog)
         except PlanningError:
@@ -109,6 +110,7 @@ for gpu in scenario.gpus:
                 "concurrent_sequences": sequences,
                 "decode tokens/s": r.decode_tokens_per_second,
                 "per sequence": r.decode_tokens_per_second_per_sequence,
+                "offload": verdict == "fits_with_offload",
             }
         )
 frame = pd.DataFrame(curve)
@@ -116,7 +118,11 @@ if not frame.empty:
     figure = charts.throughput_lines(frame, "decode tokens/s", "decode tokens/s (all sequences)", f"Decode throughput against concurrency ({request.context_tokens:,} tokens each)")
     st.plotly_chart(figure, key="throughput_chart")
     download_figure(figure, "decode-throughput", "throughput_chart")
-    st.caption("Memory limits concurrency: check the Device fit page for how many sequences fit.")
+    st.caption(
+        "Memory limits concurrency: check the Device fit page for how many sequences fit. A dashed line: "
+        "more sequences only fit with part of the model in ordinary RAM, read over the PCIe link every "
+        "step, so throughput falls."
+    )
 
 if not frame.empty and frame["concurrent_sequences"].max() < SEQUENCE_GRID[-1]:
     st.caption("Each line stops at the most sequences that fit on its device.")

@@ -306,15 +306,31 @@ def quality_vs_memory(
 
 
 def throughput_lines(frame: pd.DataFrame, y: str, y_title: str, title: str) -> go.Figure:
-    """A throughput figure against concurrent sequences, one line per GPU (frame: gpu, sequences, y)."""
-    lines = [
-        dict(
-            type="scatter", x=part["concurrent_sequences"].to_numpy(), y=part[y].to_numpy(), mode="lines+markers",
-            name=gpu, line=dict(color=SERIES_COLORS[index % len(SERIES_COLORS)]),
-            hovertemplate="%{y:,.0f}<extra>" + gpu + "</extra>",
-        )
-        for index, (gpu, part) in enumerate(frame.groupby("gpu_name", sort=False))
-    ]
+    """A throughput figure against concurrent sequences, one line per GPU (frame: gpu_name,
+    concurrent_sequences, y, and optionally `offload`). Points where part of the model runs from
+    host memory continue the device's line dashed, under their own legend entry: they are
+    possible but slow, and read as such rather than as a collapse of the device."""
+    offload = frame["offload"] if "offload" in frame else pd.Series(False, index=frame.index)
+    lines = []
+    for index, (gpu, part) in enumerate(frame.groupby("gpu_name", sort=False)):
+        color = SERIES_COLORS[index % len(SERIES_COLORS)]
+        moved = offload.loc[part.index].to_numpy(dtype=bool)
+        on_device, in_host = part[~moved], part[moved]
+        if not on_device.empty:
+            lines.append(dict(
+                type="scatter", x=on_device["concurrent_sequences"].to_numpy(), y=on_device[y].to_numpy(),
+                mode="lines+markers", name=gpu, legendgroup=gpu, line=dict(color=color),
+                hovertemplate="%{y:,.0f}<extra>" + gpu + "</extra>",
+            ))  # fmt: skip
+        if not in_host.empty:
+            # Joined to the last on-device point, so the line visibly continues into offload.
+            dashed = pd.concat([on_device.tail(1), in_host])
+            label = f"{gpu}: part of the model in host RAM"
+            lines.append(dict(
+                type="scatter", x=dashed["concurrent_sequences"].to_numpy(), y=dashed[y].to_numpy(),
+                mode="lines+markers", name=label, legendgroup=gpu, line=dict(color=color, dash="dash"),
+                marker=dict(symbol="circle-open"), hovertemplate="%{y:,.0f}<extra>" + label + "</extra>",
+            ))  # fmt: skip
     layout = _layout(title, x_title="concurrent sequences", y_title=y_title, log_x=frame["concurrent_sequences"].to_numpy())
     return go.Figure(data=lines, layout=layout)
 

@@ -153,3 +153,9 @@ def test_concurrency_from_the_link_is_kept():
     app = open_page(**{**H100_PLAN, "seqs": "1"})
     assert app.number_input(key="api_seqs").value == 1
     assert not any("Priced at" in c.value for c in app.caption)
+
+
+def test_the_caption_names_format_and_runtime_in_words():
+    app = open_page(**H100_PLAN)
+    # data/weight_formats.csv's display name and the runtime's, not the ids of the link.
+    assert any(c.value.startswith("Gemma 4 26B-A4B · FP8 (e4m3) · vLLM · NVIDIA H100 80GB SXM5 · ") for c in app.caption)

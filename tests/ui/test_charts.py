@@ -163,6 +163,21 @@ def test_throughput_lines_one_per_gpu_on_a_log_axis():
     _common_layout(figure["layout"])
 
 
+def test_offloaded_points_continue_their_devices_line_dashed():
+    frame = pd.DataFrame({
+        "gpu_name": ["H100"] * 4 + ["4090"] * 2, "concurrent_sequences": [1, 2, 4, 8, 1, 2],
+        "tokens/s": [500.0, 900.0, 1100.0, 40.0, 2.0, 2.5], "offload": [False, False, False, True, True, True],
+    })  # fmt: skip
+    traces = _spec(charts.throughput_lines(frame, "tokens/s", "decode tokens/s", "Decode"))["data"]
+    assert [t["name"] for t in traces] == ["H100", "H100: part of the model in host RAM", "4090: part of the model in host RAM"]
+    solid, dashed, only_offload = traces
+    assert list(solid["x"]) == [1, 2, 4] and "dash" not in solid["line"]
+    # The dashed part starts at the last on-device point (4 sequences), in the device's colour.
+    assert list(dashed["x"]) == [4, 8] and dashed["line"]["dash"] == "dash"
+    assert dashed["line"]["color"] == solid["line"]["color"] and dashed["legendgroup"] == solid["legendgroup"]
+    assert list(only_offload["x"]) == [1, 2] and only_offload["line"]["color"] != solid["line"]["color"]
+
+
 def test_predicted_vs_observed_marks_exact_at_one():
     rows = pd.DataFrame({"id": ["a", "b"], "kind": ["kv", "weights"], "ratio": [1.0, 0.98],
                          "observed": [2.0, 3.0], "predicted": [2.0, 2.94], "unit": ["MiB", "GB"]})  # fmt: skip
