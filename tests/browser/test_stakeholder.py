@@ -91,3 +91,38 @@ def test_at_800_pixels_the_sidebar_starts_collapsed_and_nothing_is_cut_off(app_s
 def test_at_1280_pixels_the_sidebar_stays_open(open_app):
     page = open_app("planner")
     expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "false")
+
+
+LUMINANCE = """
+selector => {
+  const element = document.querySelector(selector);
+  if (!element) return null;
+  const style = getComputedStyle(element);
+  const colour = element instanceof SVGElement ? style.fill : (style.backgroundColor !== 'rgba(0, 0, 0, 0)' ? style.backgroundColor : style.color);
+  const [r, g, b] = colour.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => v / 255)
+    .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+"""
+
+
+@pytest.mark.parametrize(("scheme", "dark"), [("light", False), ("dark", True)])
+def test_the_browsers_colour_scheme_picks_the_theme_and_charts_follow_it(app_server, browser, scheme, dark):
+    """A stakeholder whose system is dark gets the dark theme: background, text and chart labels."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_server}/planner?models=31b,e4b", wait_until="domcontentloaded")
+        wait_for_script_to_finish(page)
+        page.locator(".js-plotly-plot .xtick text").first.wait_for(timeout=30_000)
+        background = page.evaluate(LUMINANCE, '[data-testid="stApp"]')
+        title = page.evaluate(LUMINANCE, "h1")
+        tick = page.evaluate(LUMINANCE, ".js-plotly-plot .xtick text")
+        # WCAG: text needs 4.5:1 against its background; each must sit on the right side of it.
+        def ratio(a: float, b: float) -> float:
+            return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+        assert (background < 0.05) == dark
+        assert ratio(title, background) >= 4.5 and ratio(tick, background) >= 4.5
+    finally:
+        context.close()
