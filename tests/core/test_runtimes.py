@@ -215,10 +215,10 @@ def test_vllm_fp8_on_ampere_keeps_8_bit_weights():
 @pytest.mark.parametrize(
     ("gpu", "expected"),
     [
-        (PI, ["llama.cpp", "ollama", "transformers"]),
-        (IPHONE, ["llama.cpp"]),
-        (GALAXY, ["llama.cpp"]),
-        (MAC, ["mlx", "llama.cpp", "ollama", "transformers"]),
+        (PI, ["llama.cpp", "litert-lm", "ollama", "transformers"]),
+        (IPHONE, ["litert-lm", "llama.cpp"]),
+        (GALAXY, ["litert-lm", "llama.cpp"]),
+        (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm"]),
     ],
 )
 def test_runtimes_for_a_device(gpu, expected):
