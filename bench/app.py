@@ -24,8 +24,9 @@ PAGES = {
     "pages/quality.py": "quality_ctx",
     "pages/throughput.py": "throughput_ctx",
     "pages/accuracy.py": None,
+    "pages/api_costs.py": "api_ctx",
 }
-URLS = {"": 0, "models": 0, "planner": 4, "fit": 0, "quality": 2, "throughput": 1, "accuracy": 1}
+URLS = {"": 0, "models": 0, "planner": 4, "fit": 0, "quality": 2, "throughput": 1, "accuracy": 1, "api_costs": 1}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 RERUNS = 30
 # The planner's breakdown chart, KV-cache trace: it changes with the context.
@@ -53,6 +54,7 @@ def reruns() -> None:
     runs += [("pages/planner.py", "planner_ctx", {"custom": own}), ("pages/fit.py", "fit_ctx", {"custom": own})]
     for script, widget, query in runs:
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        app.run()  # app.py's navigation first: a page whose url_path is not its file name needs it
         app.query_params.update(query)
         app.switch_page(script)
         app.run()

@@ -184,6 +184,8 @@ def scenarios() -> list[Scenario]:
         Scenario("Quality trade-offs", "quality", {}, True),
         Scenario("Throughput and cost", "throughput", {}, True),
         Scenario("Accuracy (plain rerun)", "accuracy", {}, False),
+        # No seqs in the link: each new context re-derives the concurrency the runtime serves (a rerun).
+        Scenario("Self-host or API", "api_costs", {}, True),
     ]
 
 

@@ -10,10 +10,11 @@ def runtimes_shown(app) -> set[str]:
 
 def test_a_raspberry_pi_is_answered_with_the_runtimes_that_run_there():
     # runtimes.md §0: llama.cpp, Ollama and PyTorch run on a Pi's CPU; vLLM does not (its CPU
-    # backend is not modelled), MLX is Apple-only. E2B in a 4-bit GGUF is ~3.4 GB: it runs.
+    # backend is not modelled), MLX is Apple-only; LiteRT-LM does (Google's LiteRT-LM overview
+    # benchmarks E2B on a Raspberry Pi 5). E2B in a 4-bit GGUF is ~3.4 GB: it runs.
     app = open_page("pages/fit.py", gpu="rpi5-8gb", ctx="4096")
     assert not app.exception
-    assert runtimes_shown(app) == {"llama.cpp", "Ollama", "transformers"}
+    assert runtimes_shown(app) == {"llama.cpp", "Ollama", "transformers", "LiteRT-LM"}
     advice = plain(app.success[0].value)
     assert advice.startswith("Run Gemma 4 E") and (" with llama.cpp " in advice or " with Ollama " in advice)
     assert "Nothing fits" not in " ".join(plain(w.value) for w in app.warning)
@@ -29,10 +30,11 @@ def test_a_mac_gets_mac_runtimes_and_no_nvfp4():
     assert "Run " in plain(app.success[0].value) and "NVFP4" not in plain(app.success[0].value)
 
 
-def test_a_typed_in_phone_travels_in_the_link_and_gets_llama_cpp_only():
+def test_a_typed_in_phone_travels_in_the_link_and_gets_the_phone_runtimes():
+    # Phones: Google's LiteRT-LM (Android and iOS builds, litert-lm README) and llama.cpp.
     app = open_page("pages/fit.py", gpu="my-device", dev_mem="8", dev_kind="phone", ctx="4096")
     assert not app.exception
-    assert runtimes_shown(app) == {"llama.cpp"}
+    assert runtimes_shown(app) == {"llama.cpp", "LiteRT-LM"}
     assert any("Your device (phone, 8.0 GiB)" in c.value for c in app.caption)
     # The typed fields stay in the page's link.
     link = dict(app.query_params)
