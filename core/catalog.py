@@ -25,6 +25,8 @@ ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm")
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
+# Kinds that are phones: no server process there, the runtime lives inside an app.
+PHONE_KINDS: frozenset[str] = frozenset({"mobile", "iphone"})
 # What software stack a device runs: decides which runtimes exist there (data/runtime_support.csv).
 Platform = Literal["nvidia", "amd", "intel", "apple", "cpu", "phone", "browser"]
 

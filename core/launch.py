@@ -11,12 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog import Catalog, _data_dir, _read_csv
+from core.catalog import PHONE_KINDS, Catalog, _data_dir, _read_csv
 from core.engines.base import EngineSettings
 from core.engines.registry import engine_policy
 from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES, LlamaCppPolicy
 from core.estimate import REQUESTED, MemoryEstimate, MemoryRequest, PlanningError
 from core.fit import FitResult
+from core.kv_cache import MLX_TURBOQUANT
 from core.runtimes import default_kv_cache, refusal
 from core.units import BYTES_PER_GIB
 
@@ -58,6 +59,9 @@ LITERT_BACKEND_NOTES = {
 # vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
 VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 
+
+# llama.cpp's float cache types; every other -ctk/-ctv type is quantised.
+FLOAT_KV_TYPES = frozenset({"f32", "f16", "bf16"})
 
 class LaunchCommand(BaseModel):
     """How to start one plan: a shell command (or a Python snippet) and why each flag is there."""
@@ -144,6 +148,7 @@ class _Plan:
         self.settings: EngineSettings = request.engine_settings
         self.model = catalog.model(result.model)
         self.weight_format = catalog.weight_format(result.weight_format)
+        self.accelerator = catalog.accelerator(request.gpu) if request.gpu else None
         self.repos = launch_repos()
         imported = self.model.hf_repo_id.startswith(IMPORTED_REPO_PREFIX)
         # An imported config names no repository: the command says where the user's goes.
@@ -277,7 +282,8 @@ def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     if result.kv_cache_dtype != default_kv_cache("llama.cpp"):
         kv = GGML_TYPE_NAMES.get(result.kv_cache_dtype, result.kv_cache_dtype)
         args += ["-ctk", kv, "-ctv", kv]
-        needs = " (a quantised V cache needs flash attention: -fa on)" if kv.startswith("q") else ""
+        # Every type but the float ones is quantised (q8_0 ... iq4_nl); llama.cpp refuses a quantised V without FA.
+        needs = " (a quantised V cache needs flash attention: -fa on)" if kv not in FLOAT_KV_TYPES else ""
         notes.append(f"-ctk/-ctv {kv}: the planned KV cache type (llama-server's default is f16){needs}")
     args += ["-fa", "on" if settings.flash_attention else "off"]
     if settings.n_ubatch != LLAMA_DEFAULT_UBATCH:
@@ -295,6 +301,12 @@ def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         )
     else:
         notes.append("--fit is on by default: it keeps 1,024 MiB free per GPU and moves layers to the CPU only if needed")
+    if plan.accelerator is not None and plan.accelerator.kind in PHONE_KINDS:
+        notes.append(
+            "On a phone llama.cpp runs inside an app (llama.cpp's examples/llama.android and "
+            "examples/llama.swiftui, or an app built on them) rather than as llama-server: give the app "
+            "the same context, KV type and flash-attention settings"
+        )
     if plan.request.text_only:
         args.append("--no-mmproj")
         notes.append("--no-mmproj: -hf would also download the vision/audio projector; text only skips it")
@@ -349,11 +361,21 @@ def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         repo = row.repo
         notes.append(f"{repo}: the {plan.weight_format.display_name} conversion ({row.source})")
     else:
-        repo = _placeholder(f"an MLX {plan.weight_format.display_name} conversion of {plan.hf_repo_id}")
+        repo = _placeholder(f"a {plan.weight_format.display_name} conversion of {plan.hf_repo_id}")
         notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
-    text_only = plan.request.text_only
+    turboquant = MLX_TURBOQUANT.get(result.kv_cache_dtype)
+    # TurboQuant is mlx-vlm's: a text-only plan with it still starts mlx_vlm.server.
+    text_only = plan.request.text_only and turboquant is None
     program = "mlx_lm.server" if text_only else "mlx_vlm.server"
     args = [program, "--model", repo]
+    if turboquant is not None:
+        bits = (turboquant.key_bits + turboquant.value_bits) / 2
+        args += ["--kv-bits", f"{bits:g}", "--kv-quant-scheme", "turboquant"]
+        notes.append(
+            f"--kv-bits {bits:g} --kv-quant-scheme turboquant: {turboquant.key_bits}-bit keys, "
+            f"{turboquant.value_bits}-bit values in the full-attention layers but the last; sliding layers "
+            "stay bf16 (mlx_vlm/server/cli.py, mlx_vlm/generate/common.py@9b13f52)"
+        )
     if text_only:
         notes.append("mlx_lm.server: the text model only (mlx_lm/models/gemma4.py), no vision/audio encoders")
         if plan.sequences > 1:

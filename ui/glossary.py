@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.catalog import Accelerator, WeightFormat
+from core.catalog import PHONE_KINDS, Accelerator, WeightFormat
 
 TERMS: dict[str, str] = {
     "KV cache": "The model's short-term memory of the conversation: keys and values kept for every token so far. It grows with context length and with the number of requests served at once.",
@@ -70,6 +70,6 @@ def device_word(accelerator: Accelerator) -> str:
         return "GPU"
     if accelerator.kind == "apple":
         return "Mac"
-    if accelerator.kind in ("mobile", "iphone"):
+    if accelerator.kind in PHONE_KINDS:
         return "phone"
     return "device"

@@ -39,7 +39,7 @@ LLAMA_SERVER_FLAGS = {
 # Ollama: envconfig/config.go (AsMap) and the `ollama run MODEL` / `ollama serve` commands.
 OLLAMA_VARIABLES = {"OLLAMA_CONTEXT_LENGTH", "OLLAMA_NUM_PARALLEL", "OLLAMA_KV_CACHE_TYPE", "OLLAMA_FLASH_ATTENTION"}
 # mlx_vlm/server/cli.py and mlx_lm/server.py argparse options.
-MLX_VLM_SERVER_FLAGS = {"--model", "--max-kv-size", "--kv-bits", "--max-num-seqs", "--port", "--host"}
+MLX_VLM_SERVER_FLAGS = {"--model", "--max-kv-size", "--kv-bits", "--kv-quant-scheme", "--max-num-seqs", "--port", "--host"}
 MLX_LM_SERVER_FLAGS = {"--model", "--decode-concurrency", "--prompt-concurrency", "--port", "--host"}
 # transformers PreTrainedModel.from_pretrained keyword arguments the snippet may use.
 FROM_PRETRAINED_KWARGS = {"dtype", "device_map", "max_memory", "quantization_config"}
@@ -194,6 +194,34 @@ def test_mlx_e4b_on_a_16_gb_mac():
     assert shlex.split(text.command)[0] == "mlx_lm.server"
     assert value(text.command, "--decode-concurrency") == "3"
     assert set(flags(text.command)) <= MLX_LM_SERVER_FLAGS
+
+
+def test_mlx_turboquant_starts_mlx_vlm_even_for_text_only():
+    # mlx-vlm's TurboQuant (mlx_vlm/server/cli.py@9b13f52: --kv-bits float, --kv-quant-scheme
+    # uniform|turboquant); "3.5" = 3-bit keys + 4-bit values. mlx_lm.server has no TurboQuant.
+    _, launch = plan(
+        model="31b", engine="mlx", weight_format="mlx-4bit", kv_cache_dtype="mlx-tq3.5",
+        gpu="apple-m4-max-128gb", context_tokens=131072, text_only=True,
+    )  # fmt: skip
+    assert shlex.split(launch.command)[0] == "mlx_vlm.server"
+    assert value(launch.command, "--kv-bits") == "3.5" and value(launch.command, "--kv-quant-scheme") == "turboquant"
+    assert set(flags(launch.command)) <= MLX_VLM_SERVER_FLAGS
+
+
+@pytest.mark.parametrize("kv", ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"])
+def test_llama_server_every_quantised_kv_type_says_it_needs_flash_attention(kv):
+    # llama-context.cpp: "quantized V cache was requested, but this requires Flash Attention".
+    _, launch = plan(model="e4b", engine="llama.cpp", weight_format="gguf-q4_k_m", kv_cache_dtype=kv, gpu="rtx-4090")
+    assert value(launch.command, "-ctk") == kv and value(launch.command, "-ctv") == kv
+    assert value(launch.command, "-fa") == "on"
+    assert any("needs flash attention" in note for note in launch.notes)
+
+
+def test_llama_cpp_on_a_phone_says_it_runs_inside_an_app():
+    _, launch = plan(model="e2b", engine="llama.cpp", weight_format="gguf-q4_k_m", kv_cache_dtype="fp16", gpu="iphone-17-pro")
+    assert any("examples/llama.swiftui" in note for note in launch.notes)
+    _, desktop = plan(model="e2b", engine="llama.cpp", weight_format="gguf-q4_k_m", kv_cache_dtype="fp16", gpu="rtx-4090")
+    assert not any("inside an app" in note for note in desktop.notes)
 
 
 def test_transformers_with_offload_budgets_the_gpu_in_max_memory():
