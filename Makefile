@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bench-server load chromium clean
+.PHONY: run test bench bench-server load screenshots chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP) chromium bench-server
 # what users pay, including the collection Streamlit runs after every script run (AppTest skips it).
 bench-server: $(STAMP)
 	$(BIN)/python bench/server.py
+
+# Every page at 1280 and 800 px, light and dark, into docs/screenshots/ (a few minutes).
+screenshots: $(STAMP) chromium
+	for width in 1280 800; do for scheme in light dark; do $(BIN)/python bench/screenshots.py $$width $$scheme || exit 1; done; done
 
 # 20 concurrent browser sessions, then 200 in all, against a local server (about 15 minutes).
 load: $(STAMP) chromium
