@@ -236,7 +236,15 @@ def scenario_sidebar(
         st.number_input("Thinking tokens", min_value=0, max_value=32_768, step=500, key=key("thinking"), help="Reasoning tokens before the answer occupy the context too (up to about 4,000).")
         st.checkbox("Text only (no image or audio encoders)", key=key("text_only"), help="llama.cpp --no-mmproj; transformers' and MLX's text-only models. vLLM and Ollama load the encoders anyway.")
         st.checkbox("PLE table in host memory", key=key("ple_host"), help="E models: keep the per-layer-embedding lookup table in host RAM instead of accelerator memory (llama.cpp always does).")
-    kv_labels = {k.id: f"{k.display_name} ({k.bits_per_value:g} bits)" for k in kv_types}
+    # A type the runtime offers but refuses for every Gemma 4 model (vLLM's TurboQuant, mlx-lm's
+    # --kv-bits) stays listed, marked, so the refusal and its reason are one pick away.
+    policy = ENGINES[engine]
+    texts = [m.config.text_config for m in catalog.models]
+    kv_labels = {
+        k.id: f"{k.display_name} ({k.bits_per_value:.3g} bits)"
+        + (" · refused for Gemma 4" if texts and all(policy.kv_cache_refusal(k.id, t) for t in texts) else "")
+        for k in kv_types
+    }
     # The simple view: what a stakeholder decides stays in sight; the runtime's knobs wait in here.
     with bar.expander("Runtime settings (KV cache type, batch, memory share)"):
         st.selectbox(
