@@ -109,8 +109,9 @@ for result in estimates:
     plan = scenario.with_model(result.model, gpu=first_gpu) if first_gpu else scenario.with_model(result.model)
     plan_fit = next((f for label, g, f in fits if g == first_gpu and label == names[result.model]), None)
     launches[names[result.model]] = launch_or_reason(plan, result, catalog, plan_fit)
-st.subheader("Start it: the launch command" + (f" on {device_names[0]}" if first_gpu else ""))
-launch_tabs = st.tabs(list(launches)) if len(launches) > 1 else [st.container()]
+st.subheader("Start it: the launch command" + (f" on {untrusted.markdown_literal(device_names[0])}" if first_gpu else ""))
+# Tab labels are Markdown, and an imported model's name comes from a link: shown literally.
+launch_tabs = st.tabs([untrusted.markdown_literal(name) for name in launches]) if len(launches) > 1 else [st.container()]
 for tab, launch in zip(launch_tabs, launches.values()):
     with tab:
         show_launch(launch)
