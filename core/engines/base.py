@@ -131,6 +131,12 @@ def kv_from_cells(
     return KvFigures(full_bytes, sliding_bytes, full_cells, sliding_tokens)
 
 
+def windowed_kv(layout: KvLayout, cells: Tokens, copies: Tokens) -> KvFigures:
+    """`cells` tokens in every full layer and at most the window in each sliding layer (engines
+    whose sliding caches rotate over exactly W tokens: MLX, LiteRT-LM)."""
+    return kv_from_cells(layout, cells, lambda group: minimum(cells, group.window_tokens or 0), copies)
+
+
 class ActivationModel(BaseModel):
     """Working memory: fixed, plus per sequence, plus per token of every sequence."""
 
@@ -140,6 +146,16 @@ class ActivationModel(BaseModel):
     bytes_per_sequence: float = Field(default=0, ge=0)
     bytes_per_token: float = Field(default=0, ge=0)
     basis: str
+
+
+def prefill_chunk_activations(text: TextConfig, chunk_tokens: int, activation_bytes: int, basis: str) -> ActivationModel:
+    """Working memory of engines that prefill in chunks of `chunk_tokens` on one device: the
+    largest layer's activations for one chunk, plus fp32 logits per sequence for the sampler."""
+    return ActivationModel(
+        fixed_bytes=chunk_tokens * forward_values_per_token(text, 1) * activation_bytes,
+        bytes_per_sequence=text.vocab_size * LOGIT_BYTES,
+        basis=basis,
+    )
 
 
 @lru_cache(maxsize=256)

@@ -6,16 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.architecture import TextConfig
 from core.engines.base import (
-    LOGIT_BYTES,
     ActivationModel,
     EnginePolicy,
     EngineSettings,
     KvFigures,
     KvLayout,
     Tokens,
-    forward_values_per_token,
-    kv_from_cells,
-    minimum,
+    prefill_chunk_activations,
+    windowed_kv,
 )
 
 if TYPE_CHECKING:
@@ -63,19 +61,16 @@ class LiteRtLmPolicy(EnginePolicy):
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
         # Every buffer exists from the start at its full length: nothing grows with the chat.
-        return kv_from_cells(layout, tokens, lambda group: minimum(tokens, group.window_tokens or 0), sequences)
+        return windowed_kv(layout, tokens, sequences)
 
     def activations(
         self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
     ) -> ActivationModel:
-        return ActivationModel(
-            fixed_bytes=PREFILL_CHUNK_TOKENS * forward_values_per_token(text, 1) * ACTIVATION_BYTES_F16,
-            bytes_per_sequence=text.vocab_size * LOGIT_BYTES,
-            basis=(
-                f"prefill through a {PREFILL_CHUNK_TOKENS:,}-token signature (est.; the exported sizes "
-                "are not published) in F16 activations, plus fp32 logits for the sampler"
-            ),
-        )
+        return prefill_chunk_activations(
+            text, PREFILL_CHUNK_TOKENS, ACTIVATION_BYTES_F16,
+            f"prefill through a {PREFILL_CHUNK_TOKENS:,}-token signature (est.; the exported sizes "
+            "are not published) in F16 activations, plus fp32 logits for the sampler",
+        )  # fmt: skip
 
     def report(
         self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None

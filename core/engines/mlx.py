@@ -7,17 +7,15 @@ from typing import TYPE_CHECKING, Any
 from core.architecture import SLIDING, TextConfig, decoder_layers
 from core.engines.base import (
     ACTIVATION_BYTES,
-    LOGIT_BYTES,
     ActivationModel,
     EnginePolicy,
     EngineSettings,
     KvFigures,
     KvLayout,
     Tokens,
-    forward_values_per_token,
-    kv_from_cells,
-    minimum,
     pad,
+    prefill_chunk_activations,
+    windowed_kv,
 )
 from core.kv_cache import MLX_TURBOQUANT, KvLayerGroup, turboquant_group_bytes
 
@@ -67,20 +65,16 @@ class MlxPolicy(EnginePolicy):
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
-        grown = pad(tokens, CACHE_STEP_TOKENS)
-        return kv_from_cells(layout, grown, lambda group: minimum(grown, group.window_tokens or 0), sequences)
+        return windowed_kv(layout, pad(tokens, CACHE_STEP_TOKENS), sequences)
 
     def activations(
         self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
     ) -> ActivationModel:
-        return ActivationModel(
-            fixed_bytes=PREFILL_STEP_TOKENS * forward_values_per_token(text, 1) * ACTIVATION_BYTES,
-            bytes_per_sequence=text.vocab_size * LOGIT_BYTES,
-            basis=(
-                f"prefill in chunks of {PREFILL_STEP_TOKENS:,} tokens (mlx_lm prefill_step_size): "
-                "the largest layer's activations, plus fp32 logits per sequence (estimate)"
-            ),
-        )
+        return prefill_chunk_activations(
+            text, PREFILL_STEP_TOKENS, ACTIVATION_BYTES,
+            f"prefill in chunks of {PREFILL_STEP_TOKENS:,} tokens (mlx_lm prefill_step_size): "
+            "the largest layer's activations, plus fp32 logits per sequence (estimate)",
+        )  # fmt: skip
 
     def report(
         self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
