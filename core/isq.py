@@ -174,6 +174,38 @@ def parse_isq(value: str, backend: IsqBackend) -> IsqType:
     return isq_type
 
 
+# get_fallback (mistralrs-quant/src/utils/isq.rs): a ggml type whose block does not divide a
+# tensor's last (input) dimension is retried with a legacy 32-weight type.
+_GGML_FALLBACK = {
+    IsqType.Q2K: IsqType.Q4_0,
+    IsqType.Q3K: IsqType.Q4_0,
+    IsqType.Q4K: IsqType.Q4_1,
+    IsqType.Q5K: IsqType.Q5_0,
+    IsqType.Q6K: IsqType.Q5_1,
+    IsqType.Q8K: IsqType.Q8_1,
+}
+
+
+def stored_isq_type(isq_type: IsqType, input_dim: int) -> IsqType | None:
+    """The type a tensor with this last dimension is really stored in; None: left unquantized.
+
+    ggml types fall back once per step (Q4K -> Q4_1 when 256 does not divide the row, then skip);
+    a skipped ggml tensor becomes an f32 QTensor, an AFQ one keeps the load dtype. Gemma 4
+    26B-A4B's down projections (rows of 2112 and 704) take the fallback.
+    """
+    if input_dim <= 0:
+        raise ValueError(f"a tensor row cannot hold {input_dim} weights")
+    if isq_type in _GGML_LAYOUTS and isq_type not in (IsqType.MXFP4, IsqType.F8Q8):
+        current: IsqType | None = isq_type
+        while current is not None and input_dim % _GGML_LAYOUTS[current].block_weights:
+            current = _GGML_FALLBACK.get(current)
+        return current
+    if isq_type in _AFQ_BITS:
+        return isq_type if input_dim % AFQ_ISQ_GROUP_SIZE == 0 else None
+    # HQQ, FP8, F8Q8, MXFP4: divisibility rules not read here
+    return isq_type
+
+
 def sensitive_isq_type(isq_type: IsqType) -> IsqType:
     """The type token embeddings, the PLE table and an untied output head get (one tier up)."""
     return _SENSITIVE.get(isq_type, isq_type)

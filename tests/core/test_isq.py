@@ -14,6 +14,7 @@ from core.isq import (
     quantized_bytes,
     sensitive_isq_type,
     shorthand_isq_type,
+    stored_isq_type,
 )
 
 # docs/src/content/docs/reference/quantization-types.md "Numeric shorthands" (mistral.rs @9e92262):
@@ -186,3 +187,33 @@ def test_gemma4_sensitive_tensors_are_the_ple_table_and_embedding() -> None:
     assert "model.language_model.embed_tokens_per_layer.weight" in GEMMA4_SENSITIVE_TENSORS
     assert "model.language_model.embed_tokens.weight" in GEMMA4_SENSITIVE_TENSORS
     assert not any("vision" in name or "audio" in name for name in GEMMA4_SENSITIVE_TENSORS)
+
+
+# Row lengths from data/models.json: 26B-A4B intermediate 2112 and expert width 704 (2112 = 8*256 + 64,
+# 704 = 2*256 + 192, both multiples of 32 and 64); 31B hidden 5376 = 21*256.
+@pytest.mark.parametrize(
+    ("isq_type", "input_dim", "expected"),
+    [
+        ("q4k", 5376, "q4k"),
+        ("q4k", 2112, "q4_1"),
+        ("q4k", 704, "q4_1"),
+        ("q6k", 704, "q5_1"),
+        ("q2k", 2112, "q4_0"),
+        ("q3k", 2112, "q4_0"),
+        ("q5k", 704, "q5_0"),
+        ("q8k", 704, "q8_1"),
+        ("q8_0", 704, "q8_0"),
+        ("q4k", 48, None),  # not a multiple of 32 either: left unquantized (f32 QTensor)
+        ("afq4", 704, "afq4"),
+        ("afq4", 96, None),  # 96 is not a multiple of the AFQ group of 64
+        ("fp8", 7, "fp8"),
+    ],
+)
+def test_rows_the_block_does_not_divide_fall_back(isq_type: str, input_dim: int, expected: str | None) -> None:
+    stored = stored_isq_type(IsqType(isq_type), input_dim)
+    assert (stored.value if stored is not None else None) == expected
+
+
+def test_empty_row_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot hold 0 weights"):
+        stored_isq_type(IsqType.Q4K, 0)
