@@ -171,6 +171,9 @@ def parse_isq(value: str, backend: IsqBackend) -> IsqType:
         raise ValueError(f"unknown mistral.rs ISQ type {value!r}; choose a level or one of {known}") from None
     if isq_type is IsqType.F8Q8 and backend is not IsqBackend.CPU:
         raise ValueError("f8q8 is CPU-only in mistral.rs; choose fp8 or another accelerator ISQ type")
+    # parse_isq_value's CUDA allow-list leaves these two out
+    if isq_type in (IsqType.Q8_1, IsqType.Q8K) and backend is IsqBackend.CUDA:
+        raise ValueError(f"mistral.rs on CUDA does not accept {isq_type.value}; choose q8_0")
     return isq_type
 
 

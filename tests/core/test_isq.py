@@ -119,6 +119,14 @@ def test_f8q8_is_cpu_only() -> None:
         parse_isq("F8Q8", IsqBackend.METAL)
 
 
+@pytest.mark.parametrize("name", ["q8_1", "Q8K"])
+def test_cuda_refuses_the_types_outside_its_allow_list(name: str) -> None:
+    # the CUDA error message of parse_isq_value lists every type but q8_1 and q8k
+    with pytest.raises(ValueError, match="does not accept"):
+        parse_isq(name, IsqBackend.CUDA)
+    assert parse_isq(name, IsqBackend.CPU).value == name.lower()
+
+
 def test_unknown_type_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown mistral.rs ISQ type 'q4_k_m'"):
         parse_isq("q4_k_m", IsqBackend.CUDA)
