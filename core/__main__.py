@@ -179,7 +179,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     llama.add_argument("--swa-full", action="store_true", help="full-size cache for sliding layers")
     llama.add_argument("--kv-unified", action="store_true", help="one cache shared by all sequences (-kvu)")
     vllm = parser.add_argument_group("vLLM")
-    vllm.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="share of GPU memory vLLM claims")
+    vllm.add_argument(
+        "--gpu-memory-utilization", type=float, default=None,
+        help="share of GPU memory vLLM claims (default 0.9; vllm-metal 0.92, as it quotes vLLM 0.27.1)",
+    )
     vllm.add_argument(
         "--kv-cache-memory-bytes", type=_size, help="KV pool per GPU, bytes or with a unit (4.25GiB)"
     )
@@ -314,7 +317,8 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             fit_target_mib=args.fit_target,
             flash_attention=not args.no_flash_attention,
             swa_full=args.swa_full,
-            gpu_memory_utilization=args.gpu_memory_utilization,
+            # Unset, each runtime takes its own default (vLLM 0.9, vllm-metal 0.92).
+            **({} if args.gpu_memory_utilization is None else {"gpu_memory_utilization": args.gpu_memory_utilization}),
             kv_cache_memory_bytes=args.kv_cache_memory_bytes,
             max_num_batched_tokens=args.max_num_batched_tokens,
             max_num_seqs=args.max_num_seqs,

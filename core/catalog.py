@@ -21,7 +21,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
-ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm")
+ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal")
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
@@ -57,7 +57,7 @@ def _split_list(value: object) -> object:
     return value
 
 
-EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm"]
+EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal"]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
 

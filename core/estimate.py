@@ -420,7 +420,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
 
     text = model.config.text_config
     params = count_parameters(model.config)
-    drop_encoders = bool(text_only) and policy.text_only_drops_encoders
+    drop_encoders = (bool(text_only) or not policy.serves_media) and policy.text_only_drops_encoders
     published = weight_format.published_file_ids.get(model.id)
     if weight_format.published_files and published is None:
         raise PlanningError(f"{weight_format.display_name} has no published file for {model.display_name}")
@@ -441,6 +441,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         kv_cache_id=kv_cache_type.id,
         bits_per_value=kv_cache_type.bits_per_value,
         tensor_parallel=split,
+        shared_layers=text.num_kv_shared_layers,
     )
     try:
         prepared = policy.prepare(layout, text.sliding_window, settings)
@@ -624,6 +625,11 @@ def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEs
     request, context_source = runtime_request(request, catalog)
     profile = memory_profile(request, catalog)
     tokens, media = sequence_tokens_for(request, profile.model)
+    if media and not profile.policy.serves_media:
+        raise PlanningError(
+            f"{profile.policy.short_name} serves {profile.model.display_name} as text only: "
+            f"it cannot take the {media:,} image/audio tokens asked for; plan without media"
+        )
     sequences = request.concurrent_sequences
     figures = evaluate(profile, tokens, sequences)
     kv_bytes = int(figures.full_attention_bytes + figures.sliding_attention_bytes)

@@ -137,6 +137,8 @@ NO_TURBOQUANT = {
     "ollama": "OLLAMA_KV_CACHE_TYPE is handed to llama-server, which has no TurboQuant type "
     "(documented: f16, q8_0, q4_0)",
     "transformers": "transformers has no TurboQuant cache",
+    "vllm-metal": "vllm-metal refuses TurboQuant for every Gemma 4 (\"TurboQuant with per-layer KV shapes is "
+    "not yet supported\", v1/cache_policy.py @211a1e4)",
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.catalog import PHONE_KINDS, Catalog, _data_dir, _read_csv
 from core.engines.base import EngineSettings
 from core.engines.registry import engine_policy
+from core.engines.vllm_metal import VllmMetalPolicy
 from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES, LlamaCppPolicy
 from core.estimate import REQUESTED, MemoryEstimate, MemoryRequest, PlanningError
 from core.fit import FitResult
@@ -128,6 +129,7 @@ def launch_command(
         "mlx": _mlx,
         "transformers": _transformers,
         "litert-lm": _litert_lm,
+        "vllm-metal": _vllm_metal,
     }[result.engine]
     command, language, notes = build(plan)
     if fit is not None and fit.verdict == "does_not_fit":
@@ -422,6 +424,42 @@ def _litert_lm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         notes.append("No --vision-backend/--audio-backend: the encoders stay on disk (text only)")
     else:
         notes.append("Images and audio need --vision-backend and --audio-backend (cpu or gpu) and --attachment")
+    return shlex.join(args), "bash", notes
+
+
+def _vllm_metal(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    """`vllm serve` with the vllm-metal plugin (vLLM 0.27.1's flags; README and
+    v1/cache_policy.py @211a1e4, docs/research/mistralrs-vllm-metal.md §2.3)."""
+    result = plan.result
+    notes: list[str] = [
+        "Install first: curl -fsSL https://raw.githubusercontent.com/vllm-project/vllm-metal/main/install.sh | bash "
+        "(creates ~/.venv-vllm-metal with vLLM 0.27.1 and the plugin), then source ~/.venv-vllm-metal/bin/activate"
+    ]
+    row = plan.repo()
+    if row is not None:
+        repo = row.repo
+        notes.append(f"{repo}: the {plan.weight_format.display_name} conversion, read through mlx-lm ({row.source})")
+    else:
+        repo = _placeholder(f"a {plan.weight_format.display_name} MLX conversion of {plan.hf_repo_id}")
+        notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
+    args = ["vllm", "serve", repo, "--max-model-len", str(plan.tokens)]
+    notes.append(f"--max-model-len {plan.tokens:,}: the tokens one request holds")
+    if plan.sequences > 1:
+        args += ["--max-num-seqs", str(plan.sequences)]
+        notes.append(f"--max-num-seqs {plan.sequences}: the concurrent sequences planned")
+    utilization = VllmMetalPolicy().utilization(plan.settings)
+    args += ["--gpu-memory-utilization", f"{utilization:g}"]
+    notes.append(
+        f"--gpu-memory-utilization {utilization:g}: the share of Metal's working-set limit vllm-metal claims "
+        "(the KV pool is that share less the weights and the profiling run); written out because vLLM "
+        "0.27.1's default (0.92 as vllm-metal quotes it) is unverified"
+    )
+    notes.append(
+        "Text only: vllm-metal loads Gemma 4 through mlx-lm (no vision/audio towers); "
+        "VLLM_METAL_MEMORY_FRACTION=<f> is the environment alternative to --gpu-memory-utilization"
+    )
+    if result.engine_report.get("kv_layout") == "yoco_full_length":
+        notes.append("E2B/E4B: every cache-owning layer is charged the full length (the pool is not windowed)")
     return shlex.join(args), "bash", notes
 
 

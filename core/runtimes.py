@@ -13,6 +13,7 @@ DEFAULT_FORMATS = {
     "ollama": "ollama-q4_k_m",
     "mlx": "mlx-4bit",
     "litert-lm": "litertlm",
+    "vllm-metal": "mlx-4bit",
 }
 # llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16, and LiteRT-LM's
 # GPU path computes in fp16 (docs/research/litert-lm.md); the others
@@ -31,6 +32,7 @@ EQUIVALENT_FORMATS = {
     ("mlx", "gguf-bf16"): "bf16",
     ("vllm", "gguf-bf16"): "bf16",
     ("transformers", "gguf-bf16"): "bf16",
+    ("vllm-metal", "gguf-bf16"): "bf16",
 }
 
 

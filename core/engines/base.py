@@ -112,6 +112,8 @@ class KvLayout:
     kv_cache_id: str
     bits_per_value: float
     tensor_parallel: int
+    # Layers that read another layer's cache (Gemma 4 E2B/E4B KV sharing): they own none.
+    shared_layers: int = 0
 
 
 def kv_from_cells(
@@ -198,6 +200,9 @@ class EnginePolicy(ABC):
     # A text-only deployment leaves the vision/audio encoders on disk (llama.cpp --no-mmproj,
     # transformers' and mlx-lm's text model classes); vLLM and Ollama load them regardless.
     text_only_drops_encoders: bool = True
+    # False: the runtime serves this model as text only (vllm-metal loads Gemma 4 through mlx-lm),
+    # so the encoders are never loaded and a request with images or audio is refused.
+    serves_media: bool = True
     # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
     input_tables_on_host: bool = False
 

@@ -10,11 +10,13 @@ from core.engines.mlx import MlxPolicy
 from core.engines.ollama import OllamaPolicy
 from core.engines.transformers import TransformersPolicy
 from core.engines.vllm import VllmPolicy
+from core.engines.vllm_metal import VllmMetalPolicy
 
 ENGINES: dict[str, EnginePolicy] = {
     policy.id: policy
     for policy in (
-        TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy()
+        TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy(),
+        VllmMetalPolicy(),
     )
 }
 

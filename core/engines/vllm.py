@@ -203,6 +203,10 @@ class VllmPolicy(EnginePolicy):
     def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
         return gpus * (process_overhead_bytes + CUDA_GRAPH_BYTES)
 
+    def utilization(self, settings: EngineSettings) -> float:
+        """The share of each GPU's memory the engine claims (--gpu-memory-utilization)."""
+        return settings.gpu_memory_utilization
+
     @staticmethod
     def _fixed_per_rank(profile: MemoryProfile) -> int:
         fixed = profile.weights_bytes + profile.activations.fixed_bytes + profile.overhead_bytes
@@ -214,7 +218,7 @@ class VllmPolicy(EnginePolicy):
             return settings.kv_cache_memory_bytes
         if memory_bytes is None:
             return None
-        return math.floor(memory_bytes * settings.gpu_memory_utilization) - self._fixed_per_rank(profile)
+        return math.floor(memory_bytes * self.utilization(settings)) - self._fixed_per_rank(profile)
 
     def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
         """vLLM claims memory x gpu_memory_utilization per GPU (or, with
@@ -224,7 +228,7 @@ class VllmPolicy(EnginePolicy):
         if settings.kv_cache_memory_bytes is not None:
             claimed = self._fixed_per_rank(profile) + settings.kv_cache_memory_bytes
         else:
-            claimed = math.floor(memory_bytes * settings.gpu_memory_utilization)
+            claimed = math.floor(memory_bytes * self.utilization(settings))
         return profile.gpus * min(claimed, available)
 
     def one_request_bytes_per_rank(self, profile: MemoryProfile, tokens: Tokens) -> Tokens:
@@ -337,6 +341,6 @@ class VllmPolicy(EnginePolicy):
         }
         if memory_bytes is not None and profile.settings.kv_cache_memory_bytes is None:
             report["reserved_bytes"] = profile.gpus * math.floor(
-                memory_bytes * profile.settings.gpu_memory_utilization
+                memory_bytes * self.utilization(profile.settings)
             )
         return report

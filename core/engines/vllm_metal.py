@@ -1,0 +1,148 @@
+"""vLLM on Apple silicon (vllm-metal): vLLM's paged KV pool carved out of Metal's working-set limit."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from core.architecture import FULL, TextConfig
+from core.engines.base import EngineSettings, KvFigures, KvLayout, Tokens, ceil_div, minimum
+from core.engines.vllm import PagedLayout, PagedType, VllmPolicy
+from core.kv_cache import MLX_TURBOQUANT, VLLM_TURBOQUANT
+from core.units import BYTES_PER_GIB
+
+if TYPE_CHECKING:
+    from core.estimate import MemoryProfile
+
+# Every rule below was read in vllm-project/vllm-metal @211a1e4 (pins vLLM 0.27.1); files and
+# lines are in docs/research/mistralrs-vllm-metal.md §2.
+VLLM_METAL_COMMIT = "211a1e4"
+# ❓ vLLM 0.27.1's --gpu-memory-utilization default, as vllm-metal's _memory_fraction docstring
+# quotes it (v1/cache_policy.py l.1314-1322); vLLM's own CacheConfig was not read (the doc's open
+# question 5). Used only when the setting is not given; the launch command always writes it.
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
+# The Metal backend advertises MultipleOf(16): vLLM's default block size there (platform.py l.875).
+METAL_BLOCK_SIZE = 16
+# _paged_attention_plan refuses a pool under 16 blocks (cache_policy.py l.1208-1250).
+MIN_BLOCKS = 16
+NOT_ENOUGH_METAL = "Paged attention: not enough Metal memory for KV cache"
+
+
+class VllmMetalPolicy(VllmPolicy):
+    """docs/research/mistralrs-vllm-metal.md §2: kv_budget = floor(Metal working-set limit x
+    fraction) - weights - profiling-run overhead, cut into 16-token blocks, at least 16 of them.
+    26B-A4B and 31B go through vLLM's grouped layout (sliding layers hold their window, as the
+    vLLM >= 0.21 engine here); E2B and E4B take the YOCO path, where only the layers before the
+    KV-shared ones own a cache, each charged at full length (the pool is not windowed). Gemma 4 is
+    loaded through mlx-lm as a text model: no encoders, no images or audio."""
+
+    id = "vllm-metal"
+    display_name = "vLLM on Apple (vllm-metal)"
+    short_name = "vllm-metal"
+    aliases = ("vllm metal", "vllm_metal", "vllm-mlx")
+    splits_kv_heads = False
+    max_gpus = 1
+    offload_method = None
+    # model_adapter.py l.204: _TEXT_BACKBONE_OVERRIDE_TYPES = {"gemma4"} (mlx-lm text model).
+    # ❓ whether mlx-lm's gemma4 load keeps the towers resident (the doc's open question 4).
+    text_only_drops_encoders = True
+    serves_media = False
+
+    def utilization(self, settings: EngineSettings) -> float:
+        if "gpu_memory_utilization" in settings.model_fields_set:
+            return settings.gpu_memory_utilization
+        return DEFAULT_GPU_MEMORY_UTILIZATION
+
+    def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
+        if kv_cache_id in VLLM_TURBOQUANT or kv_cache_id in MLX_TURBOQUANT:
+            return (
+                f"vllm-metal cannot run a TurboQuant ({kv_cache_id}) KV cache for Gemma 4: every Gemma 4 "
+                'has per-layer KV shapes, and vllm-metal raises "TurboQuant with per-layer KV shapes is '
+                f'not yet supported" (v1/cache_policy.py @{VLLM_METAL_COMMIT}); the cache stays bf16'
+            )
+        return None
+
+    def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
+        block = settings.block_size
+        if layout.shared_layers == 0:
+            # _uses_deferred_mha_layout: sliding + full layers, no sharing -> vLLM's own grouping.
+            return super().prepare(layout, window_tokens, settings)
+        # YOCO: one block holds `block` tokens of every cache-owning layer
+        # (per_block_bytes = 2 x block x dtype x sum of own kv_heads x head_dim).
+        per_token_bytes = sum(layout.bytes_per_token)
+        return PagedLayout(
+            page_bytes=math.ceil(block * per_token_bytes),
+            group_size=1,
+            types=(PagedType(attention=FULL, groups=1, block_tokens=block, window_tokens=None),),
+            in_flight_tokens=0,
+        )
+
+    def kv_cache(
+        self, layout: KvLayout, prepared: PagedLayout, settings: EngineSettings, tokens: Tokens, sequences: Tokens
+    ) -> KvFigures:
+        if layout.shared_layers == 0:
+            return super().kv_cache(layout, prepared, settings, tokens, sequences)
+        held = ceil_div(tokens, settings.block_size) * settings.block_size
+        full_bytes: Tokens = 0
+        sliding_bytes: Tokens = 0
+        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
+            if group.window_tokens is None:
+                full_bytes = full_bytes + bytes_per_token * held * sequences
+            else:
+                sliding_bytes = sliding_bytes + bytes_per_token * held * sequences
+        return KvFigures(full_bytes, sliding_bytes, held, held)
+
+    def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
+        # No CUDA graphs on Metal: the runtime's own allowance only.
+        return gpus * process_overhead_bytes
+
+    @staticmethod
+    def min_pool_bytes(profile: MemoryProfile) -> int:
+        """The smallest pool vllm-metal starts with: 16 blocks."""
+        paged: PagedLayout = profile.prepared
+        return MIN_BLOCKS * paged.page_bytes * paged.group_size
+
+    def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
+        budget = self.kv_budget_per_rank(profile, memory_bytes)
+        if budget is None:
+            return 0
+        one_request = self.one_request_bytes_per_rank(profile, tokens)
+        floor_bytes = self.min_pool_bytes(profile)
+        # max(one_request, 16 blocks), then max(needed - budget, 0), elementwise on arrays.
+        needed = one_request + floor_bytes - minimum(one_request, floor_bytes)
+        return profile.gpus * (needed - minimum(needed, budget))
+
+    def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
+        budget = self.kv_budget_per_rank(profile, memory_bytes)
+        if budget is None:
+            return None
+        paged: PagedLayout = profile.prepared
+        block_bytes = paged.page_bytes * paged.group_size
+        blocks = max(budget, 0) // block_bytes
+        if budget <= 0 or blocks < MIN_BLOCKS:
+            return (
+                f"{NOT_ENOUGH_METAL}: {max(budget, 0) / BYTES_PER_GIB:.2f} GiB left after the weights and "
+                f"overhead makes {blocks} blocks of {block_bytes:,} B; vllm-metal needs at least {MIN_BLOCKS}"
+            )
+        return super().start_error(profile, tokens, memory_bytes)
+
+    def report(
+        self, profile: MemoryProfile, tokens: int, sequences: int, figures: KvFigures, memory_bytes: int | None
+    ) -> dict[str, Any]:
+        report = super().report(profile, tokens, sequences, figures, memory_bytes)
+        report["kv_layout"] = "yoco_full_length" if profile.kv_layout.shared_layers else "grouped"
+        report["gpu_memory_utilization"] = self.utilization(profile.settings)
+        if memory_bytes is not None:
+            report["metal_limit_bytes"] = memory_bytes
+        if "num_blocks" in report:
+            report["below_min_blocks"] = report["num_blocks"] < MIN_BLOCKS
+            error = self.start_error(profile, tokens, memory_bytes)
+            if error:
+                report["log_lines"] = [error]
+                if report["num_blocks"] < MIN_BLOCKS:
+                    report["kv_cache_verdict"] = "no_room"
+        # vLLM's own "GPU KV cache size" log lines hold on Metal too; the "(vLLM <= 0.20 ...)"
+        # line does not apply to a plugin pinned to 0.27.1.
+        if "log_lines" in report:
+            report["log_lines"] = [line for line in report["log_lines"] if "<= 0.20" not in line]
+        return report
