@@ -249,5 +249,6 @@ def test_cli_turboquant_where_the_runtime_has_none(capsys, engine):
 
 
 def test_turboquant_defaults_name_catalogue_types(catalog):
-    assert catalog.kv_cache_type(turboquant_default("vllm")).engines == ("vllm",)
+    # vllm-metal lists vLLM's TurboQuant types only to refuse them with its reason.
+    assert catalog.kv_cache_type(turboquant_default("vllm")).engines == ("vllm", "vllm-metal")
     assert catalog.kv_cache_type(turboquant_default("mlx")).engines == ("mlx",)
