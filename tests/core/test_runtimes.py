@@ -218,7 +218,7 @@ def test_vllm_fp8_on_ampere_keeps_8_bit_weights():
         (PI, ["llama.cpp", "litert-lm", "ollama", "transformers"]),
         (IPHONE, ["litert-lm", "llama.cpp"]),
         (GALAXY, ["litert-lm", "llama.cpp"]),
-        (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm"]),
+        (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm", "vllm-metal"]),
     ],
 )
 def test_runtimes_for_a_device(gpu, expected):
