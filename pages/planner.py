@@ -166,9 +166,10 @@ inputs = {
     "devices": ", ".join(device_names) or "none",
     "link": state.link(),
 }
-if request.engine == "vllm":
+if request.engine in ("vllm", "vllm-metal"):
     # vLLM claims this share of every GPU at start-up: it sets the "usable" memory of every verdict.
-    inputs["usable memory"] = f"vLLM gpu_memory_utilization {request.engine_settings.gpu_memory_utilization:g} of each GPU"
+    share = ENGINES[request.engine].utilization(request.engine_settings)  # type: ignore[attr-defined]
+    inputs["usable memory"] = f"{request.engine} gpu_memory_utilization {share:g} of each GPU"
 verdict_lines = [
     f"{label} on {result.gpus} x {catalog.accelerator(row_gpu).name}: {result.verdict.replace('_', ' ')}, "
     + (f"headroom {result.headroom_bytes / 2**30:,.2f} GiB" if result.fits else f"short by {result.shortfall_bytes / 2**30:,.2f} GiB")

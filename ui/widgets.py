@@ -265,6 +265,11 @@ def scenario_sidebar(
             st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
         if engine in ("transformers", "mlx") and not (every_runtime and choice_ == ALL_RUNTIMES):
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
+        if engine == "vllm-metal" and not (every_runtime and choice_ == ALL_RUNTIMES):
+            st.caption(
+                "vllm-metal claims 0.92 of Metal's working-set limit (--gpu-memory-utilization; the default as "
+                "vllm-metal quotes vLLM 0.27.1, unverified) and plans its KV pool from what is left."
+            )
 
     # A link may carry a pool smaller than one byte (1e-300 GiB): that is no pool, so utilisation decides.
     pool_bytes = round(float(state.value("kv_pool_gib")) * 2**30)
@@ -291,7 +296,9 @@ def scenario_sidebar(
             n_ubatch=int(state.value("ubatch")),
             swa_full=bool(state.value("swa_full")),
             kv_unified=bool(state.value("kv_unified")),
-            gpu_memory_utilization=float(state.value("gpu_util")),
+            # Left at vLLM's 0.9, the setting stays unset so that each runtime takes its own
+            # default (vllm-metal: 0.92, core/engines/vllm_metal.py).
+            **_explicit_utilization(float(state.value("gpu_util"))),
             kv_cache_memory_bytes=pool_bytes if pool_bytes > 0 else None,
             max_num_batched_tokens=int(state.value("batched_tokens")),
             block_size=int(state.value("block")),  # type: ignore[arg-type]
@@ -421,3 +428,10 @@ def show_launch(launch: LaunchCommand | str) -> None:
 def launch_box(request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None) -> None:
     """The command that starts the plan, with a copy button, and why each flag is there."""
     show_launch(launch_or_reason(request, result, catalog, fit))
+
+
+def _explicit_utilization(value: float) -> dict[str, float]:
+    """gpu_memory_utilization as EngineSettings keywords: none when it is the shared default."""
+    if value == EngineSettings.model_fields["gpu_memory_utilization"].default:
+        return {}
+    return {"gpu_memory_utilization": value}

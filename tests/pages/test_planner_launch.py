@@ -36,3 +36,14 @@ def test_llama_server_command_carries_the_context_and_the_fits_offload():
     assert "-hf ggml-org/gemma-4-31B-it-GGUF:Q4_K_M" in command and "-c 32768" in command
     layers_on_gpu = int(command.split("-ngl ")[1].split()[0])
     assert 0 < layers_on_gpu < 60
+
+
+def test_vllm_metal_on_a_mac_plans_with_its_own_default_utilisation():
+    # vllm-metal README @211a1e4: `vllm serve <mlx repo> --max-model-len N`; 0.92 is the default
+    # vllm-metal quotes for vLLM 0.27.1 (docs/research/mistralrs-vllm-metal.md §2.2).
+    app = planner(models="e4b", engine="vllm-metal", weights="mlx-4bit", gpus="apple-m4-max-128gb", ctx="32768", seqs="2")
+    (command,) = [c.value for c in app.code if c.value.startswith("vllm serve")]
+    assert command.split()[2] == "mlx-community/gemma-4-e4b-it-4bit"
+    for flag in ("--max-model-len 32768", "--max-num-seqs 2", "--gpu-memory-utilization 0.92"):
+        assert flag in command
+    assert "--tensor-parallel-size" not in command
