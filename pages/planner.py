@@ -169,7 +169,7 @@ inputs = {
 if request.engine in ("vllm", "vllm-metal"):
     # vLLM claims this share of every GPU at start-up: it sets the "usable" memory of every verdict.
     share = ENGINES[request.engine].utilization(request.engine_settings)  # type: ignore[attr-defined]
-    inputs["usable memory"] = f"{request.engine} gpu_memory_utilization {share:g} of each GPU"
+    inputs["usable memory"] = f"{ENGINES[request.engine].short_name} gpu_memory_utilization {share:g} of each GPU"
 verdict_lines = [
     f"{label} on {result.gpus} x {catalog.accelerator(row_gpu).name}: {result.verdict.replace('_', ' ')}, "
     + (f"headroom {result.headroom_bytes / 2**30:,.2f} GiB" if result.fits else f"short by {result.shortfall_bytes / 2**30:,.2f} GiB")
