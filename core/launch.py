@@ -179,6 +179,18 @@ def _placeholder(what: str) -> str:
     return f"<{what}>"
 
 
+def _repo_or_placeholder(plan: _Plan, notes: list[str], what: str, missing: str, why_missing: str) -> str:
+    """The repository (or tag) on file for the plan's runtime, format and model, noted with its
+    source; else a named placeholder, noted as one."""
+    row = plan.repo()
+    if row is not None:
+        notes.append(f"{row.repo}: {what} ({row.source})")
+        return row.repo
+    placeholder = _placeholder(missing)
+    notes.append(f"{placeholder} is a placeholder: {why_missing}")
+    return placeholder
+
+
 def _checkpoint(plan: _Plan, notes: list[str], quantises_on_load: bool, missing: str) -> str:
     """The safetensors repository vLLM or transformers loads: the format's published checkpoint,
     the model's own BF16 one (which the runtime quantises itself where it can), or a placeholder
@@ -318,13 +330,11 @@ def _llama_server(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
 def _ollama(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     result, settings = plan.result, plan.settings
     notes: list[str] = []
-    row = plan.repo()
-    if row is not None:
-        tag = row.repo
-        notes.append(f"{tag}: Ollama's library tag ({row.source})")
-    else:
-        tag = _placeholder(f"an Ollama tag with {plan.weight_format.display_name} weights of {plan.model.display_name}")
-        notes.append(f"{tag} is a placeholder: no library tag for this file is on file")
+    tag = _repo_or_placeholder(
+        plan, notes, "Ollama's library tag",
+        f"an Ollama tag with {plan.weight_format.display_name} weights of {plan.model.display_name}",
+        "no library tag for this file is on file",
+    )  # fmt: skip
     env: list[str] = []
     if result.context_source == REQUESTED:
         env.append(f"OLLAMA_CONTEXT_LENGTH={plan.tokens}")
@@ -358,13 +368,11 @@ def _ollama(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
 def _mlx(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     result = plan.result
     notes: list[str] = []
-    row = plan.repo()
-    if row is not None:
-        repo = row.repo
-        notes.append(f"{repo}: the {plan.weight_format.display_name} conversion ({row.source})")
-    else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} conversion of {plan.hf_repo_id}")
-        notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
+    repo = _repo_or_placeholder(
+        plan, notes, f"the {plan.weight_format.display_name} conversion",
+        f"a {plan.weight_format.display_name} conversion of {plan.hf_repo_id}",
+        "no MLX repository for this format is on file",
+    )  # fmt: skip
     turboquant = MLX_TURBOQUANT.get(result.kv_cache_dtype)
     # TurboQuant is mlx-vlm's: a text-only plan with it still starts mlx_vlm.server.
     text_only = plan.request.text_only and turboquant is None
@@ -435,13 +443,11 @@ def _vllm_metal(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         "Install first: curl -fsSL https://raw.githubusercontent.com/vllm-project/vllm-metal/main/install.sh | bash "
         "(creates ~/.venv-vllm-metal with vLLM 0.27.1 and the plugin), then source ~/.venv-vllm-metal/bin/activate"
     ]
-    row = plan.repo()
-    if row is not None:
-        repo = row.repo
-        notes.append(f"{repo}: the {plan.weight_format.display_name} conversion, read through mlx-lm ({row.source})")
-    else:
-        repo = _placeholder(f"a {plan.weight_format.display_name} MLX conversion of {plan.hf_repo_id}")
-        notes.append(f"{repo} is a placeholder: no MLX repository for this format is on file")
+    repo = _repo_or_placeholder(
+        plan, notes, f"the {plan.weight_format.display_name} conversion, read through mlx-lm",
+        f"a {plan.weight_format.display_name} MLX conversion of {plan.hf_repo_id}",
+        "no MLX repository for this format is on file",
+    )  # fmt: skip
     args = ["vllm", "serve", repo, "--max-model-len", str(plan.tokens)]
     notes.append(f"--max-model-len {plan.tokens:,}: the tokens one request holds")
     if plan.sequences > 1:
