@@ -21,7 +21,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
-ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm")
+ENGINE_IDS = (
+    "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "transformers.js", "onnxruntime-genai"
+)
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
@@ -57,7 +59,9 @@ def _split_list(value: object) -> object:
     return value
 
 
-EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm"]
+EngineId = Literal[
+    "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "transformers.js", "onnxruntime-genai"
+]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
 
@@ -98,7 +102,7 @@ class WeightFormat(_Named):
     """A weight storage format: bits per weight (scales included) for each tensor group."""
 
     display_name: str = Field(min_length=1)
-    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm"]
+    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm", "onnx"]
     # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
     gguf_ftype: str | None = None
     gguf_writer: Literal["llama.cpp", "ollama"] | None = None
@@ -196,6 +200,13 @@ class Accelerator(_Named):
     tdp_w: float | None = Field(default=None, gt=0)
     usd_per_hour: float | None = Field(default=None, gt=0)
     release_year: int | None = Field(default=None, ge=1990, le=2100)
+    # Browser devices only (kind `browser`; core.browser_limits): the WebGPU limits a page gets
+    # after requesting the adapter's maxima, and the wasm module's heap. memory_bytes is the tab's.
+    webgpu_max_buffer_bytes: int | None = Field(default=None, gt=0, description="WebGPU maxBufferSize")
+    webgpu_max_binding_bytes: int | None = Field(
+        default=None, gt=0, description="WebGPU maxStorageBufferBindingSize"
+    )
+    wasm_heap_bytes: int | None = Field(default=None, gt=0, description="WebAssembly heap; blank: 4 GiB (wasm32)")
     source: str = Field(min_length=1)
     notes: str | None = None
 

@@ -8,13 +8,16 @@ from core.engines.litert_lm import LiteRtLmPolicy
 from core.engines.llama_cpp import LlamaCppPolicy
 from core.engines.mlx import MlxPolicy
 from core.engines.ollama import OllamaPolicy
+from core.engines.ort_genai import OrtGenAiPolicy
 from core.engines.transformers import TransformersPolicy
+from core.engines.transformers_js import TransformersJsPolicy
 from core.engines.vllm import VllmPolicy
 
 ENGINES: dict[str, EnginePolicy] = {
     policy.id: policy
     for policy in (
-        TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy()
+        TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy(),
+        TransformersJsPolicy(), OrtGenAiPolicy(),
     )
 }
 
