@@ -202,5 +202,6 @@ class TransformersJsPolicy(EnginePolicy):
                 report["largest_tensor_bytes"] = verdict.largest_tensor.size_bytes
             if verdict.reason:
                 report["browser_limit"] = verdict.refusals[0].limit
+                report["browser_limits_exceeded"] = [refusal.limit for refusal in verdict.refusals]
                 report["browser_refusal"] = verdict.reason
         return report
