@@ -233,3 +233,18 @@ def test_page_script_for_q8_runs_on_wasm_and_multimodal_loads_the_processor():
     launch = launch_command(plan, estimate(plan, CATALOG), CATALOG)
     assert 'dtype: "q8"' in launch.command and 'device: "wasm"' in launch.command
     assert "Gemma4ForConditionalGeneration" in launch.command and "AutoProcessor" in launch.command
+
+
+def test_a_browser_limits_row_for_a_device_that_is_not_a_browser_is_named(tmp_path):
+    import shutil
+
+    from core.catalog import DATA_DIR, CatalogError
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    path = data / "browser_limits.csv"
+    path.write_text(path.read_text(encoding="utf-8") + "nvidia-h100-sxm,1,1,,x,y\n", encoding="utf-8")
+    with pytest.raises(CatalogError) as error:
+        load_catalog(data)
+    assert error.value.file.endswith("browser_limits.csv") and error.value.field == "id"
+    assert "nvidia-h100-sxm" in error.value.where
