@@ -483,6 +483,12 @@ def _print_estimate(result: MemoryEstimate, fitted: FitResult | None, launch: La
             f"(--cache-ram) and context checkpoints up to {report['context_checkpoints_max_mib']:,.0f} MiB "
             "(--ctx-checkpoints; 0 turns them off)"
         )
+    if "download_bytes" in report:
+        print(f"\nDownload (the files the page fetches): {format_bytes(report['download_bytes'])}")
+    if report.get("browser_refusal"):
+        print(f"Refused by the browser ({report['browser_limit']}): {report['browser_refusal']}")
+    for note in report.get("notes", ()):
+        print(f"\n{note}")
     if report.get("raise_wired_limit"):
         print(f"\nGPU wired limit: {format_bytes(report['wired_limit_bytes'])}; to raise it: {report['raise_wired_limit']}")
     if report.get("reserved_bytes"):

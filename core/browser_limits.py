@@ -115,6 +115,7 @@ def check_browser_plan(
     limits: BrowserLimits,
     backend: Backend = "webgpu",
     runtime_splits_bindings: bool = True,
+    webgpu_heap_bytes: int | None = None,
 ) -> BrowserVerdict:
     """Check a planned model (its tensors and its weights + KV total) against one browser's limits.
 
@@ -122,7 +123,9 @@ def check_browser_plan(
     refuses only when the runtime cannot split a large input over several bindings (ONNX Runtime's
     WebGPU EP can since PR #26429; set `runtime_splits_bindings=False` for runtimes that cannot).
     WASM: weights and KV live in the module's linear memory, so the total must fit the wasm heap.
-    Both: the total must fit what a tab may allocate, where that is known.
+    Both: the total must fit what a tab may allocate, where that is known. `webgpu_heap_bytes`:
+    what a WebGPU step still copies through the wasm heap (inputs the runtime does not keep on
+    the GPU, such as a KV cache passed back as graph inputs); None: not checked.
     """
     if total_bytes < 0:
         raise ValueError(f"total_bytes must be >= 0, got {total_bytes}")
@@ -138,6 +141,18 @@ def check_browser_plan(
                 refusals.append(
                     _tensor_refusal(tensor, "maxStorageBufferBindingSize", limits.max_storage_binding_bytes, limits)
                 )
+        if webgpu_heap_bytes is not None and webgpu_heap_bytes > limits.wasm_heap_bytes:
+            refusals.append(
+                Refusal(
+                    limit="wasm heap",
+                    limit_bytes=limits.wasm_heap_bytes,
+                    needed_bytes=webgpu_heap_bytes,
+                    message=(
+                        f"each step copies {format_size(webgpu_heap_bytes)} (the KV cache in and out) through the "
+                        f"WebAssembly heap, which holds at most {format_limit(limits.wasm_heap_bytes)} (wasm32)"
+                    ),
+                )
+            )
     elif total_bytes > limits.wasm_heap_bytes:
         refusals.append(
             Refusal(

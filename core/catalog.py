@@ -21,7 +21,10 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
-ENGINE_IDS = ("transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal")
+ENGINE_IDS = (
+    "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal", "transformers.js",
+    "onnxruntime-genai",
+)
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
 ]
@@ -57,7 +60,10 @@ def _split_list(value: object) -> object:
     return value
 
 
-EngineId = Literal["transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal"]
+EngineId = Literal[
+    "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal", "transformers.js",
+    "onnxruntime-genai",
+]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
 
@@ -98,7 +104,7 @@ class WeightFormat(_Named):
     """A weight storage format: bits per weight (scales included) for each tensor group."""
 
     display_name: str = Field(min_length=1)
-    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm"]
+    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm", "onnx"]
     # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
     gguf_ftype: str | None = None
     gguf_writer: Literal["llama.cpp", "ollama"] | None = None
@@ -196,8 +202,27 @@ class Accelerator(_Named):
     tdp_w: float | None = Field(default=None, gt=0)
     usd_per_hour: float | None = Field(default=None, gt=0)
     release_year: int | None = Field(default=None, ge=1990, le=2100)
+    # Browser devices only (kind `browser`; core.browser_limits), from data/browser_limits.csv: the
+    # WebGPU limits a page gets after requesting the adapter's maxima, and the wasm module's heap.
+    # memory_bytes is the tab's.
+    webgpu_max_buffer_bytes: int | None = Field(default=None, gt=0, description="WebGPU maxBufferSize")
+    webgpu_max_binding_bytes: int | None = Field(
+        default=None, gt=0, description="WebGPU maxStorageBufferBindingSize"
+    )
+    wasm_heap_bytes: int | None = Field(default=None, gt=0, description="WebAssembly heap; blank: 4 GiB (wasm32)")
     source: str = Field(min_length=1)
     notes: str | None = None
+
+
+class BrowserLimitsRow(_Entry):
+    """One browser device's WebGPU limits and wasm heap (data/browser_limits.csv), joined onto its gpus.csv row."""
+
+    id: str = Field(min_length=1)
+    webgpu_max_buffer_bytes: int = Field(gt=0)
+    webgpu_max_binding_bytes: int = Field(gt=0)
+    wasm_heap_bytes: int | None = Field(default=None, gt=0)
+    basis: str = Field(min_length=1)
+    source: str = Field(min_length=1)
 
 
 class RuntimeAllowance(_Entry):
@@ -575,6 +600,28 @@ def _check_gpus(files: Mapping[str, str], accelerators: list[Accelerator], runti
             )
 
 
+def _with_browser_limits(file: str, accelerators: list[Accelerator], rows: list[BrowserLimitsRow]) -> list[Accelerator]:
+    """gpus.csv rows with their browser limits filled in; a limits row names a browser device."""
+    devices = {accelerator.id: accelerator for accelerator in accelerators}
+    limits: dict[str, BrowserLimitsRow] = {}
+    for row_number, row in enumerate(rows, start=1):
+        where = f"line {row_number + 1} (row {row_number}, '{row.id}')"
+        device = devices.get(row.id)
+        if device is None or device.kind != "browser":
+            raise CatalogError(file, where, "id", "not the id of a browser device in gpus.csv")
+        limits[row.id] = row
+    return [
+        accelerator.model_copy(
+            update=limits[accelerator.id].model_dump(
+                include={"webgpu_max_buffer_bytes", "webgpu_max_binding_bytes", "wasm_heap_bytes"}
+            )
+        )
+        if accelerator.id in limits
+        else accelerator
+        for accelerator in accelerators
+    ]
+
+
 def _check_runtime_support(file: str, rows: list[RuntimeSupport], formats: list[WeightFormat]) -> None:
     """Every named format exists and is loaded by the row's runtime; no (runtime, platform,
     architecture) twice; every runtime that runs somewhere has a rank there."""
@@ -625,6 +672,7 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
         "runtime": data_dir / "runtime.csv",
         "runtime_support": data_dir / "runtime_support.csv",
         "gguf_files": data_dir / "gguf_files.csv",
+        "browser_limits": data_dir / "browser_limits.csv",
         "benchmarks": data_dir / "benchmarks.csv",
         "observations": data_dir / "observations.csv",
     }
@@ -649,7 +697,13 @@ def _load_catalog(data_dir: Path) -> CatalogLoad:
     published_files = _read_csv(paths["gguf_files"], PublishedFile)
     _check_published_files(files["weight_formats"], weight_formats, published_files, models)
     accelerators = optional(
-        "gpus", lambda: _read_csv(paths["gpus"], Accelerator), lambda rows: _check_gpus(files, rows, runtime)
+        "gpus",
+        lambda: _with_browser_limits(
+            files["browser_limits"],
+            _read_csv(paths["gpus"], Accelerator),
+            _read_csv(paths["browser_limits"], BrowserLimitsRow),
+        ),
+        lambda rows: _check_gpus(files, rows, runtime),
     )
     benchmarks = optional(
         "benchmarks",

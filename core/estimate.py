@@ -415,6 +415,8 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     accelerator = catalog.accelerator(gpu) if gpu else None  # type: ignore[arg-type]
     allowance = catalog.runtime(accelerator.kind if accelerator else DEFAULT_ACCELERATOR_KIND)
     assert isinstance(gpus, int) and isinstance(settings, EngineSettings)
+    settings = policy.device_settings(settings, accelerator)
+    kv_cache_type = _graph_kv_cache(catalog, policy, weight_format, kv_cache_type)
     _check_supported(catalog, policy, weight_format, kv_cache_type, accelerator)
     _check_gpus(policy, model, gpus)
 
@@ -429,6 +431,9 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")
+    head_copy_bytes = 0
+    if policy.duplicates_tied_head and text.tie_word_embeddings:
+        head_copy_bytes = sum(w.bytes for w in weights if w.component == "token_embedding")
     kv_reason = policy.kv_cache_refusal(kv_cache_type.id, text)
     if kv_reason:
         raise PlanningError(kv_reason)
@@ -447,7 +452,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         prepared = policy.prepare(layout, text.sliding_window, settings)
     except PagingError as error:
         raise PlanningError(f"{model.id} on {policy.id}: {error}") from None
-    return MemoryProfile(
+    profile = MemoryProfile(
         model=model,
         weight_format=weight_format,
         kv_cache_type=kv_cache_type,
@@ -460,15 +465,36 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         weights=weights,
         # Host-side tables are memory-mapped lookups (a row per token): on unified memory too
         # they page in from the file as tokens are read, so they are not counted as resident.
-        weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator"),
+        weights_bytes=sum(w.bytes for w in weights if w.placement == "accelerator") + head_copy_bytes,
         host_bytes=sum(w.bytes for w in weights if w.placement == "host") + _input_copy_bytes(policy, weights),
-        files_bytes=files.files_bytes if files.files_bytes is not None else sum(w.bytes for w in weights),
+        files_bytes=(files.files_bytes if files.files_bytes is not None else sum(w.bytes for w in weights))
+        + head_copy_bytes,
         kv_layout=layout,
         prepared=prepared,
         activations=policy.activations(text, split, settings, allowance.unified_memory),
         overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
         naive_weights_bytes=params.total * weight_format.main_bits / 8 * NAIVE_OVERHEAD_FACTOR,
+    )
+    reason = policy.profile_refusal(profile)
+    if reason:
+        raise PlanningError(reason)
+    return profile
+
+
+def _graph_kv_cache(
+    catalog: Catalog, policy: EnginePolicy, weight_format: WeightFormat, kv_cache_type: KvCacheType
+) -> KvCacheType:
+    """An ONNX graph fixes its cache's element type: an unquantised request (bf16, fp16, fp32:
+    'the model's dtype') becomes the graph's; a quantised one is refused."""
+    graph = policy.graph_kv_cache(weight_format.id)
+    if graph is None or graph == kv_cache_type.id:
+        return kv_cache_type
+    if kv_cache_type.bits_per_value >= 16:
+        return catalog.kv_cache_type(graph)
+    raise PlanningError(
+        f"{policy.id} keeps the KV cache in the exported graph's own type ({graph} for {weight_format.id}); "
+        f"it has no {kv_cache_type.id} cache"
     )
 
 
@@ -496,6 +522,8 @@ def evaluate(profile: MemoryProfile, sequence_tokens: Tokens, sequences: Tokens)
     activations = _ceil(
         model.fixed_bytes + sequences * (model.bytes_per_sequence + model.bytes_per_token * sequence_tokens)
     )
+    if profile.policy.kv_step_copies:
+        activations = activations + profile.policy.kv_step_copies * (full_bytes + sliding_bytes)
     total = profile.weights_bytes + full_bytes + sliding_bytes + activations + profile.overhead_bytes
     return Evaluation(
         full_bytes, sliding_bytes, kv.full_attention_tokens, kv.sliding_attention_tokens, activations, total
@@ -574,6 +602,12 @@ def _runtime_context(
             f"smallest multiple of 4,096 above the {request.context_tokens:,}-token prompt plus 1,024 "
             f"decode tokens (engine_settings.cc), at most the trained {trained:,}; the cache is "
             "preallocated to it"
+        )
+    if engine == "onnxruntime-genai":
+        return trained, (
+            f"ONNX Runtime GenAI's search.max_length when genai_config.json leaves it unset or 0: the "
+            f"model's context_length, the trained {trained:,} (src/config.cpp); the KV cache is "
+            "preallocated to it, so set search.max_length to save memory"
         )
     return request.context_tokens, (
         f"{engine} allocates the cache as the conversation grows and has no context to pick: "

@@ -57,6 +57,16 @@ LITERT_BACKEND_NOTES = {
     "gpu": "the web file runs on the GPU (WebGPU)",
     "npu": "this file is compiled for the chip's NPU",
 }
+# transformers.js's `dtype` option for each ONNX format (TJS utils/dtypes.js@5ed4c5c: the file
+# suffix follows from it: _q4f16, _q4, _fp16, _quantized).
+TJS_DTYPES = {"onnx-q4f16": "q4f16", "onnx-q4": "q4", "onnx-fp16": "fp16", "onnx-q8": "q8"}
+# ONNX Runtime GenAI's example chat script (examples/python/model-chat.py and common.py @a0c04eb1):
+# -m the model folder, -e the execution provider, -l "Max number of tokens to generate including
+# the prompt", written into search.max_length.
+ORT_GENAI_SCRIPT = "model-chat.py"
+# -e choices (common.py all_eps @a0c04eb1): "cuda" and "cpu" by their GenAI names, WebGPU by its
+# ONNX Runtime name; DirectML is not among them, so the folder's own genai_config decides.
+ORT_GENAI_EP_FLAGS = {"cuda": "cuda", "cpu": "cpu", "webgpu": "WebGpuExecutionProvider", "dml": "follow_config"}
 # vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
 VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 
@@ -71,7 +81,7 @@ class LaunchCommand(BaseModel):
 
     runtime: str
     command: str = Field(min_length=1)
-    language: Literal["bash", "python"]
+    language: Literal["bash", "python", "javascript"]
     notes: tuple[str, ...] = Field(description="one line per non-obvious flag or assumption")
 
 
@@ -130,6 +140,8 @@ def launch_command(
         "transformers": _transformers,
         "litert-lm": _litert_lm,
         "vllm-metal": _vllm_metal,
+        "transformers.js": _transformers_js,
+        "onnxruntime-genai": _ort_genai,
     }[result.engine]
     command, language, notes = build(plan)
     if fit is not None and fit.verdict == "does_not_fit":
@@ -515,3 +527,95 @@ def _transformers(plan: _Plan) -> tuple[str, Literal["python"], list[str]]:
         f"# plan: {plan.sequences} sequence(s) x {plan.tokens:,} tokens; the cache grows as generate() runs",
     ]
     return "\n".join(lines), "python", notes
+
+
+def _transformers_js(plan: _Plan) -> tuple[str, Literal["javascript"], list[str]]:
+    """A page script for transformers.js (package @huggingface/transformers): the model class and
+    the from_pretrained options docs/research/browser-onnx.md §1 and §5.6 name."""
+    from core.engines.transformers_js import backend_for
+
+    notes: list[str] = []
+    report = plan.result.engine_report
+    row = plan.repo() or next(
+        (r for (runtime, _, model), r in plan.repos.items() if runtime == "transformers.js" and model == plan.model.id),
+        None,
+    )
+    if row is not None:
+        repo = row.repo
+        notes.append(f"{row.repo}: the onnx-community export ({row.source})")
+        if plan.repo() is None:
+            notes.append(f"Whether {row.repo} carries the {plan.weight_format.display_name} files was not checked")
+    else:
+        repo = _placeholder(f"an ONNX export of {plan.model.display_name} for transformers.js")
+        notes.append(f"{repo} is a placeholder: no transformers.js export of this model is on file")
+    dtype = TJS_DTYPES.get(plan.weight_format.id, plan.weight_format.id)
+    device = backend_for(plan.weight_format.id)
+    text_only = plan.request.text_only
+    model_class = "Gemma4ForCausalLM" if text_only else "Gemma4ForConditionalGeneration"
+    imports = [model_class] if text_only else ["AutoProcessor", model_class]
+    notes.append(
+        f'dtype: "{dtype}" picks the {plan.weight_format.display_name} files; device: "{device}"'
+        + (" (transformers.js's own default in a browser is wasm with q8)" if device == "webgpu" else " (the browser default)")
+    )
+    if dtype == "q4f16":
+        notes.append('q4f16 needs the adapter\'s shader-f16 feature; without it use dtype "q4" (an fp32 graph: twice the KV cache)')
+    notes.append(
+        f"Download: {plan.result.files_bytes / 1e9:,.2f} GB"
+        + (
+            f" (embed_tokens {report['embed_tokens_file_bytes'] / 1e9:,.2f} GB + decoder_model_merged "
+            f"{report['decoder_file_bytes'] / 1e9:,.2f} GB"
+            + (f" + encoders {report['encoder_files_bytes'] / 1e9:,.2f} GB" if report.get("encoder_files_bytes") else "")
+            + "), each graph's weights in .onnx_data chunks under 2 GB"
+            if "embed_tokens_file_bytes" in report
+            else ""
+        )
+    )
+    if text_only:
+        notes.append("Gemma4ForCausalLM: the text graphs only; the vision and audio encoders are not downloaded")
+    notes.append(
+        f"No context option: the cache grows with the conversation, every KV-owning layer at full length "
+        f"(sliding ones too); the plan sizes {plan.tokens:,} tokens"
+    )
+    if report.get("browser_refusal"):
+        notes.append(f"Refused by the browser ({report['browser_limit']}): {report['browser_refusal']}")
+    lines = [
+        f'import {{ {", ".join(imports)} }} from "@huggingface/transformers";',
+        "",
+        f'const model_id = "{repo}";',
+        *([] if text_only else ["const processor = await AutoProcessor.from_pretrained(model_id);"]),
+        f"const model = await {model_class}.from_pretrained(model_id, {{",
+        f'  dtype: "{dtype}",',
+        f'  device: "{device}",',
+        "});",
+        f"// plan: {plan.sequences} sequence(s) x {plan.tokens:,} tokens",
+    ]
+    return "\n".join(lines), "javascript", notes
+
+
+def _ort_genai(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    """`python model-chat.py -m FOLDER -e PROVIDER -l MAX_LENGTH` (OGA examples/python @a0c04eb1)."""
+    notes: list[str] = []
+    row = plan.repo()
+    if row is not None:
+        folder = row.repo
+        notes.append(f"{row.repo}: the export ({row.source})")
+    else:
+        folder = _placeholder(f"a folder with an ONNX Runtime GenAI export of {plan.model.display_name} (genai_config.json)")
+        notes.append(
+            "The folder is a placeholder: no public Gemma 4 export with its file sizes is on file (Azure AI Foundry "
+            "lists gemma-4-e2b-it ONNX for CPU/mobile and GPU); the model builder has no Gemma 4 recipe"
+        )
+    provider = ORT_GENAI_EP_FLAGS[plan.result.engine_report.get("execution_provider", "cuda")]
+    args = ["python", ORT_GENAI_SCRIPT, "-m", folder, "-e", provider, "-l", str(plan.tokens)]
+    notes.append(f"{ORT_GENAI_SCRIPT}: examples/python in microsoft/onnxruntime-genai (flags from common.py@a0c04eb1)")
+    if provider == "follow_config":
+        notes.append("-e follow_config: the script has no DirectML choice; the export's genai_config.json names its provider")
+    notes.append(
+        f"-l {plan.tokens}: search.max_length, the length the KV cache is preallocated to; left out, "
+        f"genai_config.json's search.max_length applies, and 0 there means the model's context_length "
+        f"({plan.model.max_context_tokens:,} tokens)"
+    )
+    notes.extend(str(note) for note in plan.result.engine_report.get("notes", ())[1:])
+    if plan.sequences > 1:
+        notes.append(f"The chat example runs one sequence; {plan.sequences} sequences need a batch of {plan.sequences}")
+    return shlex.join(args), "bash", notes

@@ -14,11 +14,17 @@ DEFAULT_FORMATS = {
     "mlx": "mlx-4bit",
     "litert-lm": "litertlm",
     "vllm-metal": "mlx-4bit",
+    "transformers.js": "onnx-q4f16",
+    "onnxruntime-genai": "onnx-q4f16",
 }
 # llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16, and LiteRT-LM's
 # GPU path computes in fp16 (docs/research/litert-lm.md); the others
 # cache in the model's dtype (bf16).
-DEFAULT_KV_CACHE = {"llama.cpp": "fp16", "ollama": "fp16", "litert-lm": "fp16"}
+# ONNX graphs fix their own cache type (fp16 graphs for the default q4f16 formats; an fp32
+# graph's request is turned into fp32 by core.estimate).
+DEFAULT_KV_CACHE = {
+    "llama.cpp": "fp16", "ollama": "fp16", "litert-lm": "fp16", "transformers.js": "fp16", "onnxruntime-genai": "fp16"
+}
 # The same weights in another runtime's file format: `bf16` on llama.cpp is the GGUF BF16 file.
 EQUIVALENT_FORMATS = {
     ("llama.cpp", "bf16"): "gguf-bf16",

@@ -26,7 +26,7 @@ MODEL_COLORS = {
 # Everything else drawn as a line or marker (devices, sources of evidence, imported models): eight
 # hues apart from the models', each at least 3:1 on both backgrounds too (the earlier yellow,
 # cyan and dark grey read 1.9 and 2.5 on white, 3.1 on dark).
-SERIES_COLORS = ["#d93025", "#00838f", "#e52592", "#9e7700", "#5c6bc0", "#8d6e63", "#6d7f00", "#7b8794"]
+SERIES_COLORS = ["#d93025", "#00838f", "#e52592", "#9e7700", "#5c6bc0", "#8d6e63", "#6d7f00", "#7b8794", "#f4511e", "#00897b"]
 FALLBACK_COLORS = SERIES_COLORS[:4]
 PART_COLORS = {
     "Weights": "#7b8794",

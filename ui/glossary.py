@@ -32,6 +32,7 @@ FORMAT_FAMILIES = {
     "gguf": "a single-file download for llama.cpp, Ollama and LM Studio",
     "mlx": "Apple's format for Macs (MLX)",
     "litertlm": "a single-file bundle for Google's LiteRT-LM (phones, laptops, the Raspberry Pi)",
+    "onnx": "ONNX graphs for transformers.js in the browser and ONNX Runtime GenAI (split into .onnx_data files)",
 }
 FORMAT_NOTES = {
     "awq": "AWQ: 4-bit weights tuned on sample text to keep quality",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     # never load it, which saves them about 40 ms of start-up.
     import numpy as np
 
+    from core.catalog import Accelerator
     from core.estimate import MemoryProfile
 
 # Formulas take plain ints (the scalar estimate) or numpy arrays (the sweep) alike.
@@ -90,6 +91,12 @@ class EngineSettings(BaseModel):
     async_scheduling: bool = True
     disable_hybrid_kv_cache_manager: bool = Field(
         default=False, description="vLLM: sliding layers then keep the whole context, like full layers"
+    )
+    # ONNX Runtime GenAI
+    execution_provider: Literal["auto", "cuda", "cpu", "dml", "webgpu"] = Field(
+        default="auto",
+        description="ONNX Runtime GenAI's execution provider (-e): only CUDA and CPU window the sliding "
+        "layers' cache; auto: CUDA on an NVIDIA GPU, else the CPU",
     )
 
 
@@ -205,6 +212,26 @@ class EnginePolicy(ABC):
     serves_media: bool = True
     # llama.cpp keeps input-layer tables (token embedding, PLE) in host memory whatever -ngl says.
     input_tables_on_host: bool = False
+    # Copies of the KV cache alive beside the cache while a step runs (an ONNX graph that takes
+    # the past as inputs and returns the present as new outputs); counted with activations.
+    kv_step_copies: int = 0
+    # ONNX exports hold a tied embedding twice, both loaded: the embedding graph's table and the
+    # decoder graph's output head.
+    duplicates_tied_head: bool = False
+
+    def graph_kv_cache(self, weight_format_id: str) -> str | None:
+        """The KV cache type the runtime's exported graph fixes for this weight format (the
+        graph's own float type); None: the cache type the request names."""
+        return None
+
+    def device_settings(self, settings: EngineSettings, accelerator: Accelerator | None) -> EngineSettings:
+        """Settings the runtime derives from the device (ONNX Runtime GenAI's execution provider)."""
+        return settings
+
+    def profile_refusal(self, profile: MemoryProfile) -> str | None:
+        """Why this runtime cannot run the profile's model and format on its device whatever the
+        context (no export of the model, a tensor over a browser's buffer limit); None when it can."""
+        return None
 
     def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
         """Why this engine cannot keep a `kv_cache_id` cache for this model; None when it can."""

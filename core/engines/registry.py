@@ -8,7 +8,9 @@ from core.engines.litert_lm import LiteRtLmPolicy
 from core.engines.llama_cpp import LlamaCppPolicy
 from core.engines.mlx import MlxPolicy
 from core.engines.ollama import OllamaPolicy
+from core.engines.ort_genai import OrtGenAiPolicy
 from core.engines.transformers import TransformersPolicy
+from core.engines.transformers_js import TransformersJsPolicy
 from core.engines.vllm import VllmPolicy
 from core.engines.vllm_metal import VllmMetalPolicy
 
@@ -17,6 +19,7 @@ ENGINES: dict[str, EnginePolicy] = {
     for policy in (
         TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy(),
         VllmMetalPolicy(),
+        TransformersJsPolicy(), OrtGenAiPolicy(),
     )
 }
 

@@ -215,7 +215,7 @@ def test_vllm_fp8_on_ampere_keeps_8_bit_weights():
 @pytest.mark.parametrize(
     ("gpu", "expected"),
     [
-        (PI, ["llama.cpp", "litert-lm", "ollama", "transformers"]),
+        (PI, ["llama.cpp", "litert-lm", "ollama", "transformers", "onnxruntime-genai"]),
         (IPHONE, ["litert-lm", "llama.cpp"]),
         (GALAXY, ["litert-lm", "llama.cpp"]),
         (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm", "vllm-metal"]),

@@ -1,0 +1,250 @@
+"""transformers.js in a browser tab: its cache, files, browser limits, device table and page script, from independent figures.
+
+Per-token KV by hand from /work/shared/facts/gemma4-architecture.md (2 x kv_heads x head_dim x
+bytes per KV-owning layer; E2B 12 sliding layers of 1 x 256 and 3 full of 1 x 512, 20 shared;
+E4B 20 sliding of 2 x 256 and 4 full of 2 x 512; vocab 262,144; hidden 1,536 / 2,560; PLE 256 per
+layer, 35 / 42 layers). Browser limits from docs/research/browser-onnx.md §3; the published file
+size from the soniqo/gemma-4-E4B-it-ONNX listing (§1.5)."""
+
+import pytest
+
+from core.catalog import load_catalog
+from core.estimate import MemoryRequest, PlanningError, estimate, memory_profile
+from core.fit import fit
+from core.launch import launch_command
+from core.runtimes import default_format, device_refusal, runtimes_for
+
+CATALOG = load_catalog()
+GIB = 2**30
+CHROME = "browser-chrome-laptop-8gb"
+ANDROID = "browser-android-chrome-12gb"
+IOS = "browser-ios-safari-26"
+
+E2B_KV_PER_TOKEN_2B = 12 * (2 * 1 * 256 * 2) + 3 * (2 * 1 * 512 * 2)  # 12,288 + 6,144 = 18,432
+E4B_KV_PER_TOKEN_2B = 20 * (2 * 2 * 256 * 2) + 4 * (2 * 2 * 512 * 2)  # 40,960 + 16,384 = 57,344
+
+
+def request(**changes):
+    values = dict(
+        model="gemma-4-e2b", engine="transformers.js", weight_format="onnx-q4f16", kv_cache_dtype="fp16",
+        context_tokens=4096, text_only=True, gpu=CHROME,
+    )
+    values.update(changes)
+    return MemoryRequest(**values)
+
+
+def test_hand_figures():
+    assert E2B_KV_PER_TOKEN_2B == 18_432
+    assert E4B_KV_PER_TOKEN_2B == 57_344
+
+
+@pytest.mark.parametrize(
+    ("model", "weight_format", "kv_dtype", "per_token"),
+    [
+        ("gemma-4-e2b", "onnx-q4f16", "fp16", E2B_KV_PER_TOKEN_2B),
+        ("gemma-4-e2b", "onnx-fp16", "fp16", E2B_KV_PER_TOKEN_2B),
+        # fp32 graphs (q4, q8): the empty past takes the graph input's fp32 type.
+        ("gemma-4-e2b", "onnx-q4", "fp32", 2 * E2B_KV_PER_TOKEN_2B),
+        ("gemma-4-e4b", "onnx-q4f16", "fp16", E4B_KV_PER_TOKEN_2B),
+        ("gemma-4-e4b", "onnx-q4", "fp32", 2 * E4B_KV_PER_TOKEN_2B),
+    ],
+)
+def test_every_kv_owning_layer_keeps_every_token_in_the_graphs_type(model, weight_format, kv_dtype, per_token):
+    tokens = 8192  # far past the 512-token window: sliding layers are not trimmed
+    result = estimate(request(model=model, weight_format=weight_format, context_tokens=tokens, gpu=None), CATALOG)
+    assert result.kv_cache_dtype == kv_dtype
+    assert result.kv_cache_bytes == per_token * tokens
+    assert result.kv_cache.sliding_attention_tokens == tokens
+    assert result.engine_report["kv_bytes_per_token"] == per_token
+
+
+def test_e2b_shares_20_layers_and_owns_15():
+    result = estimate(request(gpu=None), CATALOG)
+    assert result.kv_cache.shared_layers == 20
+    assert result.kv_cache.full_attention_layers + result.kv_cache.sliding_attention_layers == 15
+
+
+def test_the_request_asking_bf16_gets_the_graphs_fp32_and_a_quantised_cache_is_refused():
+    assert estimate(request(weight_format="onnx-q4", kv_cache_dtype="bf16"), CATALOG).kv_cache_dtype == "fp32"
+    with pytest.raises(PlanningError, match="exported graph's own type"):
+        estimate(request(kv_cache_dtype="q8_0"), CATALOG)
+
+
+def test_a_step_holds_the_past_beside_the_present():
+    result = estimate(request(context_tokens=32_768), CATALOG)
+    assert result.engine_report["kv_step_copy_bytes"] == E2B_KV_PER_TOKEN_2B * 32_768
+    assert result.activations_bytes > result.kv_cache_bytes
+
+
+# The E4B q4 embed_tokens graph: token table 262,144 x 2,560 = 671,088,640 weights and PLE table
+# 262,144 x 42 x 256 = 2,818,572,288, at 5.125 bits (4-bit data, fp32 scale and 4-bit zero point
+# per block of 32) = 2,235,564,032 B; published: 1.84 GB + 396 MB = 2.236 GB.
+E4B_EMBED_Q4_BYTES = (671_088_640 + 2_818_572_288) * 5.125 / 8
+
+
+def test_e4b_q4_embed_file_matches_the_published_size():
+    assert E4B_EMBED_Q4_BYTES == 2_235_564_032
+    result = estimate(request(model="gemma-4-e4b", weight_format="onnx-q4", kv_cache_dtype="fp32"), CATALOG)
+    assert result.engine_report["embed_tokens_file_bytes"] == E4B_EMBED_Q4_BYTES
+    assert abs(result.engine_report["embed_tokens_file_bytes"] - (1.84e9 + 396e6)) < 0.006e9
+
+
+def test_the_download_is_in_the_estimate_and_near_the_published_folder():
+    result = estimate(request(model="gemma-4-e4b", weight_format="onnx-q4"), CATALOG)
+    report = result.engine_report
+    assert report["download_bytes"] == result.files_bytes
+    assert report["embed_tokens_file_bytes"] + report["decoder_file_bytes"] == result.files_bytes
+    # The decoder holds its own copy of the tied head: 671,088,640 x 5.125 / 8 above the layers.
+    assert report["decoder_file_bytes"] > 671_088_640 * 5.125 / 8
+    # soniqo's q4 folder: 5.62 GB, 0.40 GB of it unexplained (docs/research/browser-onnx.md §1.6).
+    assert abs(result.files_bytes - 5.62e9) < 0.45e9
+
+
+def test_text_only_leaves_the_encoders_out_of_the_download():
+    with_encoders = estimate(request(text_only=False), CATALOG)
+    text = estimate(request(), CATALOG)
+    assert with_encoders.engine_report["encoder_files_bytes"] > 0
+    assert text.engine_report["encoder_files_bytes"] == 0
+    assert with_encoders.files_bytes > text.files_bytes
+
+
+# E2B PLE table: 262,144 x 35 x 256 = 2,348,810,240 weights; packed 4-bit data = / 2.
+E2B_PLE_Q4_BYTES = 262_144 * 35 * 256 // 2
+
+
+def test_the_largest_tensor_is_the_ple_tables_packed_data():
+    assert E2B_PLE_Q4_BYTES == 1_174_405_120
+    assert estimate(request(), CATALOG).engine_report["largest_tensor_bytes"] == E2B_PLE_Q4_BYTES
+
+
+def test_ios_safari_refuses_e2b_by_its_1_gib_buffer():
+    # WebKit PR #49472: iPhone 16 Pro reports a 1 GiB maxBufferSize; 1,174,405,120 B is over it.
+    with pytest.raises(PlanningError, match=r"per-layer embedding table is 1\.17 GB.*1 GiB \(maxBufferSize\)"):
+        estimate(request(gpu=IOS), CATALOG)
+
+
+def test_android_chrome_refuses_e2b_by_the_spec_floor_buffer():
+    with pytest.raises(PlanningError, match=r"256 MiB \(maxBufferSize\)"):
+        estimate(request(gpu=ANDROID), CATALOG)
+
+
+def test_fp16_ple_is_over_even_chromes_2_gib_buffer():
+    # 2,348,810,240 weights x 2 B = 4.70 GB > 2 GiB.
+    with pytest.raises(PlanningError, match=r"4\.70 GB.*2 GiB \(maxBufferSize\)"):
+        estimate(request(weight_format="onnx-fp16"), CATALOG)
+
+
+def test_chrome_on_a_laptop_runs_e2b():
+    result = estimate(request(), CATALOG)
+    assert result.engine_report["browser_runs"] is True
+    assert fit(request(), CATALOG).verdict in ("fits", "tight")
+
+
+# wasm32 heap: 4 GiB. A WebGPU step passes through it the KV in and out (past T, present T) or,
+# at prefill, the prompt's embedding outputs beside the present: E2B fp32 (q4) KV 36,864 B/token,
+# embeddings (1,536 + 35 x 256) x 4 = 41,984 B/token, so the step needs 36,864 + 41,984 = 78,848
+# B/token: 4 GiB / 78,848 = 54,471.3 tokens.
+E2B_Q4_HEAP_BYTES_PER_TOKEN = 2 * E2B_KV_PER_TOKEN_2B + (1536 + 35 * 256) * 4
+E2B_Q4_HEAP_TOKENS = 4 * GIB // E2B_Q4_HEAP_BYTES_PER_TOKEN
+
+
+def test_the_wasm_heap_arithmetic():
+    assert E2B_Q4_HEAP_BYTES_PER_TOKEN == 78_848
+    assert E2B_Q4_HEAP_TOKENS == 54_471
+    profile = memory_profile(request(weight_format="onnx-q4", kv_cache_dtype="fp32"), CATALOG)
+    assert profile.policy.start_shortfall_bytes(profile, E2B_Q4_HEAP_TOKENS, None) == 0
+    over = profile.policy.start_shortfall_bytes(profile, E2B_Q4_HEAP_TOKENS + 1, None)
+    assert 0 < over <= E2B_Q4_HEAP_BYTES_PER_TOKEN
+
+
+def test_e2b_q4_at_its_full_context_is_refused_by_the_wasm_heap():
+    # 131,072 x 78,848 = 10.33 GB through a 4 GiB heap (the 8 GB tab refuses it too).
+    long = request(weight_format="onnx-q4", kv_cache_dtype="fp32", context_tokens=131_072)
+    result = estimate(long, CATALOG)
+    assert "wasm heap" in result.engine_report["browser_limits_exceeded"]
+    assert result.engine_report["wasm_heap_step_bytes"] == 131_072 * E2B_Q4_HEAP_BYTES_PER_TOKEN
+    assert fit(long, CATALOG).verdict == "does_not_fit"
+
+
+def test_in_a_tab_with_room_to_spare_the_heap_is_what_refuses():
+    # The same Chrome with a 64 GiB tab: 60,000 tokens pass the tab but not the heap (54,471).
+    roomy = CATALOG.accelerator(CHROME).model_copy(update={"id": "chrome-64gb", "aliases": (), "memory_bytes": 64 * GIB})
+    catalog = CATALOG.with_accelerators((roomy,))
+    plan = request(weight_format="onnx-q4", kv_cache_dtype="fp32", context_tokens=60_000, gpu="chrome-64gb")
+    fitted = fit(plan, catalog)
+    assert fitted.verdict == "does_not_fit"
+    assert "WebAssembly heap" in fitted.engine_error and "4 GiB" in fitted.engine_error
+    assert fitted.max_context_tokens == E2B_Q4_HEAP_TOKENS
+
+
+def test_q8_runs_on_wasm_where_the_weights_must_fit_the_heap():
+    # E2B text at 8 bits: 262,144 x (1,536 + 8,960) x 1 B = 2.75 GB of tables alone, plus the
+    # layers: over 4 GiB with the step copy and activations.
+    result = estimate(request(weight_format="onnx-q8", kv_cache_dtype="fp32"), CATALOG)
+    assert result.engine_report["backend"] == "wasm"
+    assert result.engine_report["browser_limit"] == "wasm heap"
+
+
+@pytest.mark.parametrize("model", ["gemma-4-26b-a4b", "gemma-4-31b"])
+def test_26b_and_31b_have_no_browser_export_and_say_which_limit_refuses_them(model):
+    with pytest.raises(PlanningError) as error:
+        estimate(request(model=model, text_only=False), CATALOG)
+    message = str(error.value)
+    assert "no ONNX export" in message
+    # 31B at 4.625 bits is ~18 GB: over the 8 GB laptop tab (8,589,934,592 B = 8.59 GB).
+    assert "keeps one tab under 8.59 GB" in message
+
+
+def test_a_browser_preset_offers_transformers_js_first():
+    for gpu in (CHROME, ANDROID, IOS):
+        runtimes = runtimes_for(CATALOG, CATALOG.accelerator(gpu))
+        assert runtimes[0] == "transformers.js"
+        assert "vllm" not in runtimes and "onnxruntime-genai" not in runtimes
+    assert default_format(CATALOG, "transformers.js", CATALOG.accelerator(CHROME)) == "onnx-q4f16"
+
+
+@pytest.mark.parametrize("gpu", ["h100", "m4-max-128gb", "rpi5-8gb", "galaxy s25 ultra"])
+def test_devices_that_are_not_browsers_refuse_it_with_the_way_out(gpu):
+    reason = device_refusal(CATALOG, "transformers.js", CATALOG.accelerator(gpu))
+    assert reason is not None and "browser" in reason
+    with pytest.raises(PlanningError, match="browser"):
+        estimate(request(gpu=gpu), CATALOG)
+
+
+def test_h100_refusal_names_the_browser_devices():
+    reason = device_refusal(CATALOG, "transformers.js", CATALOG.accelerator("h100"))
+    assert "choose a browser device" in reason
+
+
+def test_page_script_takes_dtype_and_device_from_the_plan():
+    plan = request()
+    result = estimate(plan, CATALOG)
+    launch = launch_command(plan, result, CATALOG)
+    assert launch.language == "javascript"
+    assert 'from "@huggingface/transformers"' in launch.command
+    assert "Gemma4ForCausalLM.from_pretrained" in launch.command
+    assert 'dtype: "q4f16"' in launch.command and 'device: "webgpu"' in launch.command
+    assert "onnx-community/gemma-4-E2B-it-ONNX" in launch.command
+    assert any(note.startswith("Download: ") for note in launch.notes)
+
+
+def test_page_script_for_q8_runs_on_wasm_and_multimodal_loads_the_processor():
+    plan = request(weight_format="onnx-q8", kv_cache_dtype="fp32", text_only=False, gpu=None)
+    launch = launch_command(plan, estimate(plan, CATALOG), CATALOG)
+    assert 'dtype: "q8"' in launch.command and 'device: "wasm"' in launch.command
+    assert "Gemma4ForConditionalGeneration" in launch.command and "AutoProcessor" in launch.command
+
+
+def test_a_browser_limits_row_for_a_device_that_is_not_a_browser_is_named(tmp_path):
+    import shutil
+
+    from core.catalog import DATA_DIR, CatalogError
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    path = data / "browser_limits.csv"
+    path.write_text(path.read_text(encoding="utf-8") + "nvidia-h100-sxm,1,1,,x,y\n", encoding="utf-8")
+    with pytest.raises(CatalogError) as error:
+        load_catalog(data)
+    assert error.value.file.endswith("browser_limits.csv") and error.value.field == "id"
+    assert "nvidia-h100-sxm" in error.value.where
