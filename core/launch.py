@@ -595,16 +595,12 @@ def _transformers_js(plan: _Plan) -> tuple[str, Literal["javascript"], list[str]
 def _ort_genai(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     """`python model-chat.py -m FOLDER -e PROVIDER -l MAX_LENGTH` (OGA examples/python @a0c04eb1)."""
     notes: list[str] = []
-    row = plan.repo()
-    if row is not None:
-        folder = row.repo
-        notes.append(f"{row.repo}: the export ({row.source})")
-    else:
-        folder = _placeholder(f"a folder with an ONNX Runtime GenAI export of {plan.model.display_name} (genai_config.json)")
-        notes.append(
-            "The folder is a placeholder: no public Gemma 4 export with its file sizes is on file (Azure AI Foundry "
-            "lists gemma-4-e2b-it ONNX for CPU/mobile and GPU); the model builder has no Gemma 4 recipe"
-        )
+    folder = _repo_or_placeholder(
+        plan, notes, "the export",
+        f"a folder with an ONNX Runtime GenAI export of {plan.model.display_name} (genai_config.json)",
+        "no public Gemma 4 export with its file sizes is on file (Azure AI Foundry lists gemma-4-e2b-it ONNX "
+        "for CPU/mobile and GPU); the model builder has no Gemma 4 recipe",
+    )  # fmt: skip
     provider = ORT_GENAI_EP_FLAGS[plan.result.engine_report.get("execution_provider", "cuda")]
     args = ["python", ORT_GENAI_SCRIPT, "-m", folder, "-e", provider, "-l", str(plan.tokens)]
     notes.append(f"{ORT_GENAI_SCRIPT}: examples/python in microsoft/onnxruntime-genai (flags from common.py@a0c04eb1)")

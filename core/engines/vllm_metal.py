@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core.architecture import FULL, TextConfig
-from core.engines.base import EngineSettings, KvFigures, KvLayout, Tokens, ceil_div, minimum
+from core.engines.base import EngineSettings, KvFigures, KvLayout, Tokens, kv_from_cells, minimum, pad
 from core.engines.vllm import PagedLayout, PagedType, VllmPolicy
 from core.kv_cache import MLX_TURBOQUANT, VLLM_TURBOQUANT
 from core.units import BYTES_PER_GIB
@@ -82,15 +82,8 @@ class VllmMetalPolicy(VllmPolicy):
     ) -> KvFigures:
         if layout.shared_layers == 0:
             return super().kv_cache(layout, prepared, settings, tokens, sequences)
-        held = ceil_div(tokens, settings.block_size) * settings.block_size
-        full_bytes: Tokens = 0
-        sliding_bytes: Tokens = 0
-        for group, bytes_per_token in zip(layout.groups, layout.bytes_per_token):
-            if group.window_tokens is None:
-                full_bytes = full_bytes + bytes_per_token * held * sequences
-            else:
-                sliding_bytes = sliding_bytes + bytes_per_token * held * sequences
-        return KvFigures(full_bytes, sliding_bytes, held, held)
+        held = pad(tokens, settings.block_size)
+        return kv_from_cells(layout, held, lambda group: held, sequences)
 
     def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
         # No CUDA graphs on Metal: the runtime's own allowance only.

@@ -1,21 +1,7 @@
 """The KV cache types a runtime offers, with the ones it refuses for Gemma 4 marked and explained."""
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
+from tests.pages.test_planner_launch import planner
 from tests.rendered import plain
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def planner(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.query_params.update(query)
-    app.switch_page("pages/planner.py")
-    app.run()
-    assert not app.exception, app.exception
-    return app
 
 
 def test_vllm_marks_turboquant_as_refused_and_says_why_when_picked():

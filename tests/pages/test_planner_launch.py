@@ -1,17 +1,10 @@
 """The planner shows the command that starts each chosen model, built from the link's values."""
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.pages.test_app import open_page
 
 
-def planner(**query: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.query_params.update(query)
-    app.switch_page("pages/planner.py")
-    app.run()
+def planner(**query: str):
+    app = open_page("pages/planner.py", **query)
     assert not app.exception, app.exception
     return app
 
