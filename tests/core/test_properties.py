@@ -145,3 +145,41 @@ def test_vectorised_sweep_equals_scalar_estimate(models, formats, contexts, batc
         assert row.weights_bytes == scalar.weights_bytes
         assert row.naive_kv_cache_bytes == scalar.naive_kv_cache_bytes
         assert row.sequence_tokens == scalar.sequence_tokens
+
+
+@given(
+    fixed=st.integers(-(2**40), 2**40),
+    per_unit=st.integers(1, 2**30),
+    block=st.sampled_from([1, 16, 32, 256, 512, 4096]),
+    window=st.integers(0, 4096),
+    high=st.integers(1, 300_000),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_solver_finds_what_a_scan_finds(fixed, per_unit, block, window, high):
+    """core.fit._largest guesses from byte margins; its answer must be a linear scan's, for margins
+    shaped like the engines' (affine, padded to blocks, flat below a sliding window)."""
+    from core.fit import _largest
+
+    def margin(n: int) -> int:
+        padded = -(-max(n, window) // block) * block
+        return fixed - per_unit * padded
+
+    calls = []
+
+    def counted(n: int) -> int:
+        calls.append(n)
+        return margin(n)
+
+    scan = max((n for n in range(1, high + 1) if margin(n) >= 0), default=0) if high <= 5000 else None
+    if scan is None:  # too long to scan: bisection is the oracle (margins are monotone)
+        low, top = 1, high
+        if margin(1) < 0:
+            scan = 0
+        else:
+            while low < top:
+                middle = (low + top + 1) // 2
+                low, top = (middle, top) if margin(middle) >= 0 else (low, middle - 1)
+            scan = low
+    assert _largest(counted, 1, high) == scan
+    # The safeguard keeps it within twice bisection's evaluations.
+    assert len(calls) <= 2 * (high.bit_length() + 2)
