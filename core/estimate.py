@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -201,6 +201,10 @@ class MemoryProfile:
     overhead_bytes: int
     naive_kv_bytes_per_token: float
     naive_weights_bytes: float
+    # The fit solvers' answers that depend on this profile alone (core.fit): the longest context
+    # does not move with the request's own context, so a page that reruns with a new context
+    # reuses it. Profiles are cached per static key, and the dict lives and dies with its profile.
+    solved: dict[tuple[object, ...], int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def fixed_bytes(self) -> int:

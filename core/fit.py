@@ -172,13 +172,18 @@ def max_context_tokens(profile: MemoryProfile, request: MemoryRequest, usable: i
     sequences = request.concurrent_sequences
 
     limit = gpu_limit_bytes(profile, usable)
+    key = ("max_context_tokens", extra, sequences, limit)
+    if key in profile.solved:
+        return profile.solved[key]
 
     def margin(context: int) -> int:
         total = int(evaluate(profile, context + extra, sequences).total_bytes)
         engine = int(profile.policy.start_shortfall_bytes(profile, context + extra, _memory_bytes(profile)))
         return -engine if engine > 0 else limit - total
 
-    return max(0, _largest(margin, 1, model.max_context_tokens - extra))
+    longest = max(0, _largest(margin, 1, model.max_context_tokens - extra))
+    profile.solved[key] = longest
+    return longest
 
 
 def max_concurrent_sequences(profile: MemoryProfile, sequence_tokens: int, usable: int) -> int:
