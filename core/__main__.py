@@ -20,7 +20,7 @@ from core.files import FileReadError
 from core.catalog import Accelerator
 from core.devices import TYPED_KINDS, TypedDevice, typed_accelerator
 from core.engines.registry import engine_policy
-from core.fit import FitResult, FitRow, fit, fit_matrix
+from core.fit import FitResult, FitRow, RefusedCell, fit, fit_matrix, refused_cells
 from core.launch import LaunchCommand, launch_command
 from core.runtimes import default_format, default_kv_cache, format_for, runtimes_for
 from core.kv_cache import TURBOQUANT_NAMES, turboquant_default
@@ -544,6 +544,15 @@ def _print_fit(rows: list[Any], as_json: bool) -> None:
     print(_table(table, right=(4, 5, 6, 7, 8)))
 
 
+def _print_refused(cells: list[RefusedCell]) -> None:
+    """The variants a runtime offers on the device but refuses here, one line each with why."""
+    if not cells:
+        return
+    print("\nrefused here:")
+    for cell in cells:
+        print(f"  {cell.engine} {cell.model} {cell.weight_format}: {_one_line(cell.reason)}")
+
+
 def _print_calibration(rows: list[CalibrationRow], as_json: bool) -> None:
     if as_json:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
@@ -642,7 +651,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     for name in names:
         catalog.weight_format(name)  # an unknown name is an error, not an empty table
 
-    def wanted(row: FitRow) -> bool:
+    def wanted(row: FitRow | RefusedCell) -> bool:
         return not names or any(row.weight_format == format_for(catalog, row.engine, name, accelerator) for name in names)
 
     rows = [row for row in fit_matrix(request, catalog, engines) if row.model in models and wanted(row)]
@@ -651,6 +660,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         fit(request.model_copy(update={"model": models[0]}), catalog)
         raise UsageError("no variant x weight format can run with these settings")
     _print_fit(rows, args.json)
+    if not args.json:
+        refused = [cell for cell in refused_cells(request, catalog, engines) if cell.model in models and wanted(cell)]
+        _print_refused(refused)
     return 0
 
 

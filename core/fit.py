@@ -253,20 +253,43 @@ def fit_matrix(
     """Every variant x every weight format each runtime in `engines` can use on the request's
     GPU(s) (default: the request's engine alone), fitted there; each row names its runtime.
     The request's own model and format are ignored; a KV cache type a runtime lacks becomes its
-    default. Variants that cannot take the request (audio on a model without an encoder, a
-    context above the model's maximum, a tensor-parallel degree that does not divide its heads)
-    are left out."""
+    default. Variants the runtime refuses for this request (a browser buffer a tensor exceeds,
+    no export of that model, audio on a model without an encoder, a context above the model's
+    maximum, a tensor-parallel degree that does not divide its heads) are left out: refused_cells
+    gives them with the reason."""
     catalog = catalog or load_catalog()
-    return list(_fit_matrix(request, catalog, tuple(engines or [request.engine])))
+    return list(_fit_cells(request, catalog, tuple(engines or [request.engine]))[0])
+
+
+class RefusedCell(BaseModel):
+    """A variant x weight format a runtime offers on the device but refuses for this request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    weight_format: str
+    engine: str
+    reason: str = Field(description="the refusal as the planner words it (the runtime's own rule)")
+
+
+def refused_cells(
+    request: MemoryRequest, catalog: Catalog | None = None, engines: Sequence[str] | None = None
+) -> list[RefusedCell]:
+    """The cells fit_matrix leaves out, each with why: what a user on that device would hit."""
+    catalog = catalog or load_catalog()
+    return list(_fit_cells(request, catalog, tuple(engines or [request.engine]))[1])
 
 
 # A page reruns the same matrix on every interaction that does not change the scenario (a tab,
 # a download, another model's colour): ~100 fits and their solvers cost ~20 ms, a hit nothing.
 # Rows are frozen models, so sharing them is safe; a few scenarios per session are enough.
 @lru_cache(maxsize=32)
-def _fit_matrix(request: MemoryRequest, catalog: Catalog, engines: tuple[str, ...]) -> tuple[FitRow, ...]:
+def _fit_cells(
+    request: MemoryRequest, catalog: Catalog, engines: tuple[str, ...]
+) -> tuple[tuple[FitRow, ...], tuple[RefusedCell, ...]]:
     accelerator = catalog.accelerator(request.gpu) if request.gpu else None
     rows = []
+    refused = []
     for engine in engines:
         engine_id = engine_policy(engine).id
         for model in catalog.models:
@@ -276,10 +299,13 @@ def _fit_matrix(request: MemoryRequest, catalog: Catalog, engines: tuple[str, ..
                 cell = cell_request(request, catalog, model.id, weight_format.id, engine_id)
                 try:
                     result = fit(cell, catalog)
-                except PlanningError:
+                except PlanningError as error:
+                    refused.append(
+                        RefusedCell(model=model.id, weight_format=weight_format.id, engine=engine_id, reason=str(error))
+                    )
                     continue
                 rows.append(FitRow(model=model.id, weight_format=weight_format.id, **result.model_dump()))
-    return tuple(rows)
+    return tuple(rows), tuple(refused)
 
 
 def cell_request(request: MemoryRequest, catalog: Catalog, model: str, weight_format: str, engine: str) -> MemoryRequest:

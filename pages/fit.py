@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.engines.registry import ENGINES
 from core.estimate import estimate
-from core.fit import cell_request, fit_matrix
+from core.fit import cell_request, fit_matrix, refused_cells
 from core.runtimes import default_kv_cache, device_refusal
 from ui import untrusted
 from core.quality import benchmark_frame, has_benchmarks, quality_score
@@ -62,12 +62,36 @@ if not scenario.engines:
     untrusted.error(f"None of the runtimes this planner models runs on {accelerator.name}.")
     st.stop()
 rows = fit_matrix(request, catalog, scenario.engines)
+refusals = refused_cells(request, catalog, scenario.engines)
+
+
+def show_refusals() -> None:
+    """What a runtime offers on this device but refuses here (a browser buffer a tensor exceeds,
+    no export of that model...), each with its reason, as plain text (a name may come from a link)."""
+    if not refusals:
+        return
+    st.subheader("Refused here, and why")
+    refused_table = pd.DataFrame(
+        {
+            "runtime": ENGINES[r.engine].short_name,
+            "model": names[r.model],
+            "weight format": format_names[r.weight_format],
+            "reason": r.reason,
+        }
+        for r in refusals
+    )
+    st.dataframe(refused_table, hide_index=True, key="fit_refused")
+    download_table(refused_table, f"gemma4-fit-refused-{accelerator.id}", "fit_refused_csv")
+
+
 if not rows:
     refused = [reason for e in scenario.engines if (reason := device_refusal(catalog, e, accelerator))]
+    refused += [r.reason for r in refusals]
     untrusted.error(
         f"No Gemma 4 variant can run with these settings on {accelerator.name} with {runtime_names}"
         + (f": {refused[0]}" if refused else " (check the device count and the context).")
     )
+    show_refusals()
     st.stop()
 
 # The recommendation weighs benchmark quality, which only the Gemma 4 variants have.
@@ -133,6 +157,7 @@ detail = pd.DataFrame(
 )
 st.dataframe(detail, hide_index=True, key="fit_detail")
 download_table(detail, f"gemma4-fit-{accelerator.id}", "fit_detail_csv")
+show_refusals()
 
 st.subheader("Benchmark quality (release table, instruction-tuned, bf16)")
 scores = benchmark_frame(gemma).rename(columns=names)

@@ -784,3 +784,19 @@ def test_the_data_folder_is_resolved_once_per_value(monkeypatch, tmp_path):
     other = load_catalog()
     assert other is not default and load_catalog() is other
     assert len(calls) == 1
+
+
+def test_fit_on_a_browser_lists_the_refused_variants_with_the_limit(capsys):
+    assert main(["fit", "--gpu", "browser-ios-safari-26", "--model", "e2b"]) == 0
+    printed = capsys.readouterr().out
+    refused = printed.split("refused here:")[1].splitlines()
+    # E2B's per-layer embedding table at 4 bits: 262,144 x 35 x 256 / 2 bytes = 1.17 GB > 1 GiB.
+    q4 = [line for line in refused if "gemma-4-e2b onnx-q4:" in line]
+    assert len(q4) == 1 and "1.17 GB" in q4[0] and "maxBufferSize" in q4[0]
+    # Only the requested model is listed.
+    assert not [line for line in refused if "gemma-4-31b" in line]
+
+
+def test_fit_on_a_datacenter_gpu_refuses_nothing(capsys):
+    assert main(["fit", "--gpu", "h100", "--model", "31b"]) == 0
+    assert "refused here" not in capsys.readouterr().out
