@@ -49,6 +49,9 @@ class Param:
     in_link: Callable[[Any], bool] | None = None
     # A list takes at most this many items from a link; the rest are never parsed.
     max_items: int = 64
+    # Kept in the link when the user chose it, even at the default: a value whose meaning follows
+    # the runtime (vllm-metal reads an unset gpu_memory_utilization as its own 0.92, a set 0.9 as 0.9).
+    link_when_chosen: bool = False
 
 
 def integer(low: int, high: int) -> Callable[[str], int]:
@@ -295,7 +298,7 @@ class PageState:
             value = st.session_state.get(self.key(param.name), param.default)
             if param.many and param.in_link is not None:
                 value = [item for item in value if param.in_link(item)]
-            if value != param.default:
+            if value != param.default or (param.link_when_chosen and self.chosen(param.name)):
                 values[param.name] = ",".join(map(param.dump, value)) if param.many else param.dump(value)
         return values
 

@@ -30,6 +30,8 @@ DEFAULT_GPUS = ["nvidia-h100-sxm", "nvidia-rtx-4090"]
 
 
 ALL_RUNTIMES = "all"
+# Runtimes that claim a share of the device's memory at start-up (--gpu-memory-utilization).
+UTILIZATION_ENGINES = ("vllm", "vllm-metal")
 TYPED_DEVICE_LABEL = "Your own device (type its memory)"
 
 
@@ -86,7 +88,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("ubatch", settings.n_ubatch, integer(1, 65_536)),
         Param("swa_full", False, boolean, dump=dump_boolean),
         Param("kv_unified", False, boolean, dump=dump_boolean),
-        Param("gpu_util", settings.gpu_memory_utilization, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+        Param("gpu_util", settings.gpu_memory_utilization, number(0.05, 1.0), dump=lambda v: f"{v:g}", link_when_chosen=True),
         Param("kv_pool_gib", 0.0, number(0, 4096), dump=lambda v: f"{v:g}"),
         Param("batched_tokens", settings.max_num_batched_tokens, integer(16, 1_048_576)),
         Param("block", str(settings.block_size), choice(["8", "16", "32", "64", "128"])),
@@ -212,6 +214,11 @@ def scenario_sidebar(
     elif state.value("kv") not in [k.id for k in kv_types]:
         default_kv = default_kv_cache(engine)
         state.reject("kv", f"is not a KV cache type {engine} offers", default_kv if default_kv in [k.id for k in kv_types] else kv_types[0].id)
+    if engine in UTILIZATION_ENGINES and not state.chosen("gpu_util") and not (every_runtime and choice_ == ALL_RUNTIMES):
+        # Nobody picked a share: the slider shows the runtime's own (vLLM 0.9, vllm-metal 0.92).
+        own_share = engine_policy(engine).utilization(EngineSettings())
+        if state.value("gpu_util") != own_share:
+            st.session_state[key("gpu_util")] = own_share
     labels = {f.id: f"{f.display_name} ({_bits_label(f)})" for f in formats}
     if show_format and not (every_runtime and choice_ == ALL_RUNTIMES):
         bar.selectbox(
@@ -257,8 +264,12 @@ def scenario_sidebar(
             st.number_input("n_ubatch (-ub)", min_value=1, max_value=65_536, key=key("ubatch"), help=f"{term('n_ubatch')} Sizes the sliding-window cache and the compute buffer (Ollama picks its own).")
             st.checkbox("--swa-full", key=key("swa_full"), help="Give sliding layers a full-length cache (off in llama-server).")
             st.checkbox("--kv-unified", key=key("kv_unified"), help="One cache shared by all sequences (llama-server's default -np auto already shares one pool across 4 slots).")
+        if engine in UTILIZATION_ENGINES or (every_runtime and choice_ == ALL_RUNTIMES):
+            st.slider(
+                "gpu_memory_utilization", 0.05, 1.0, step=0.01, key=key("gpu_util"), on_change=state.mark_chosen, args=("gpu_util",),
+                help="Share of GPU memory vLLM claims at start-up, whatever the workload (vllm-metal: of Metal's working-set limit).",
+            )
         if engine == "vllm" or (every_runtime and choice_ == ALL_RUNTIMES):
-            st.slider("gpu_memory_utilization", 0.05, 1.0, step=0.01, key=key("gpu_util"), help="Share of GPU memory vLLM claims at start-up, whatever the workload.")
             st.number_input("kv_cache_memory_bytes (GiB, 0 = from utilisation)", min_value=0.0, max_value=4096.0, step=0.25, key=key("kv_pool_gib"), help="Set the KV pool per GPU directly instead of deriving it from utilisation.")
             st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
             st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
@@ -296,9 +307,9 @@ def scenario_sidebar(
             n_ubatch=int(state.value("ubatch")),
             swa_full=bool(state.value("swa_full")),
             kv_unified=bool(state.value("kv_unified")),
-            # Left at vLLM's 0.9, the setting stays unset so that each runtime takes its own
-            # default (vllm-metal: 0.92, core/engines/vllm_metal.py).
-            **_explicit_utilization(float(state.value("gpu_util"))),
+            # Unless the user set it, the setting stays unset so that each runtime takes its own
+            # default (vllm-metal: 0.92, core/engines/vllm_metal.py); a chosen 0.9 is 0.9 everywhere.
+            **({"gpu_memory_utilization": float(state.value("gpu_util"))} if state.chosen("gpu_util") else {}),
             kv_cache_memory_bytes=pool_bytes if pool_bytes > 0 else None,
             max_num_batched_tokens=int(state.value("batched_tokens")),
             block_size=int(state.value("block")),  # type: ignore[arg-type]
@@ -428,10 +439,3 @@ def show_launch(launch: LaunchCommand | str) -> None:
 def launch_box(request: MemoryRequest, result: MemoryEstimate, catalog: Catalog, fit: FitResult | None) -> None:
     """The command that starts the plan, with a copy button, and why each flag is there."""
     show_launch(launch_or_reason(request, result, catalog, fit))
-
-
-def _explicit_utilization(value: float) -> dict[str, float]:
-    """gpu_memory_utilization as EngineSettings keywords: none when it is the shared default."""
-    if value == EngineSettings.model_fields["gpu_memory_utilization"].default:
-        return {}
-    return {"gpu_memory_utilization": value}

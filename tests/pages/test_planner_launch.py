@@ -40,3 +40,27 @@ def test_vllm_metal_on_a_mac_plans_with_its_own_default_utilisation():
     for flag in ("--max-model-len 32768", "--max-num-seqs 2", "--gpu-memory-utilization 0.92"):
         assert flag in command
     assert "--tensor-parallel-size" not in command
+
+
+def _vllm_metal_command(app) -> str:
+    (command,) = [c.value for c in app.code if c.value.startswith("vllm serve")]
+    return command
+
+
+def test_vllm_metal_can_be_pinned_to_exactly_0_9_and_the_link_keeps_it():
+    # vLLM's own default share is 0.9; vllm-metal's is 0.92. A user who sets 0.9 for vllm-metal
+    # gets 0.9 (before, 0.9 read as "unset" and became 0.92), and the link keeps it.
+    app = planner(models="e4b", engine="vllm-metal", weights="mlx-4bit", gpus="apple-m4-max-128gb", ctx="32768")
+    slider = app.slider(key="planner_gpu_util")
+    assert slider.value == 0.92  # the slider shows the runtime's own share
+    slider.set_value(0.9).run()
+    assert not app.exception
+    assert "--gpu-memory-utilization 0.9 " in _vllm_metal_command(app) + " "
+    assert app.query_params.get("gpu_util") in ("0.9", ["0.9"])
+    reopened = planner(models="e4b", engine="vllm-metal", weights="mlx-4bit", gpus="apple-m4-max-128gb", ctx="32768", gpu_util="0.9")
+    assert "--gpu-memory-utilization 0.9 " in _vllm_metal_command(reopened) + " "
+
+
+def test_vllm_keeps_0_9_as_its_default_share():
+    app = planner(models="31b", engine="vllm", weights="bf16", gpus="nvidia-h100-sxm", ctx="8192")
+    assert app.slider(key="planner_gpu_util").value == 0.9
