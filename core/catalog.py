@@ -26,7 +26,7 @@ ENGINE_IDS = (
     "onnxruntime-genai",
 )
 AcceleratorKind = Literal[
-    "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "iphone", "cpu", "browser"
+    "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "sbc", "mobile", "iphone", "cpu", "browser"
 ]
 # Kinds that are phones: no server process there, the runtime lives inside an app.
 PHONE_KINDS: frozenset[str] = frozenset({"mobile", "iphone"})

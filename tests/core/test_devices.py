@@ -23,7 +23,7 @@ def rows(catalog: Catalog, kind: str) -> list[Accelerator]:
 
 def test_catalogue_loads_with_every_kind(catalog: Catalog) -> None:
     kinds = {device.kind for device in catalog.accelerators}
-    assert {"datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "mobile", "cpu"} <= kinds
+    assert {"datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "sbc", "mobile", "cpu"} <= kinds
     assert len(catalog.accelerators) >= 140
 
 
@@ -178,8 +178,8 @@ def test_dgx_spark_memory_is_memtotal(catalog: Catalog) -> None:
         ("agx orin 32gb", "edge", "nvidia", "ampere", 32, 204.8),
         ("agx thor", "edge", "nvidia", "blackwell", 128, 273),
         ("dgx spark", "apu", "nvidia", "blackwell", 128, 273),
-        ("pi5-4gb", "edge", "cpu", "cortex-a76", 4, 17.1),
-        ("rpi4", "edge", "cpu", "cortex-a72", 8, 12.8),  # LPDDR4-3200 x 32-bit
+        ("pi5-4gb", "sbc", "cpu", "cortex-a76", 4, 17.1),
+        ("rpi4", "sbc", "cpu", "cortex-a72", 8, 12.8),  # LPDDR4-3200 x 32-bit
         ("iphone 17 pro", "iphone", "phone", "a19-pro", 12, None),
         ("galaxy s25 ultra", "mobile", "phone", "snapdragon-8-elite", 12, 84.8),
         ("pixel 10 pro", "mobile", "phone", "tensor-g5", 16, None),
