@@ -3,6 +3,8 @@ one scenario across pages, and an 800 px window where nothing is cut off."""
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -128,3 +130,20 @@ def test_the_browsers_colour_scheme_picks_the_theme_and_charts_follow_it(app_ser
         assert ratio(title, background) >= 4.5 and ratio(tick, background) >= 4.5
     finally:
         context.close()
+
+
+def test_device_fit_on_ios_safari_says_what_the_tab_refuses_and_why(open_app, tmp_path):
+    """An app developer checks iPhone users: the variants transformers.js cannot load in iOS
+    Safari are listed with the browser limit that refuses them, and the list downloads as CSV."""
+    page = open_app("fit?gpu=browser-ios-safari-26&ctx=4096")
+    expect(page.get_by_text("Refused here, and why")).to_be_visible()
+    with page.expect_download(timeout=60_000) as info:
+        page.locator(".st-key-fit_refused_csv button:visible").click()
+    saved = tmp_path / "refused.csv"
+    info.value.save_as(saved)
+    rows = list(csv.DictReader(saved.open(encoding="utf-8")))
+    # E2B's per-layer embedding table at 4 bits is 262,144 x 35 x 256 / 2 B = 1.17 GB, over
+    # iOS Safari's 1 GiB maxBufferSize; 26B-A4B and 31B have no transformers.js export at all.
+    e2b_q4 = [r for r in rows if "E2B" in r["model"] and "q4" in r["weight format"].lower()]
+    assert e2b_q4 and all("maxBufferSize" in r["reason"] and "1.17 GB" in r["reason"] for r in e2b_q4)
+    assert any("31B" in r["model"] and "no ONNX export" in r["reason"] for r in rows)
