@@ -215,7 +215,7 @@ def scenario_sidebar(
         default_kv = default_kv_cache(engine)
         state.reject("kv", f"is not a KV cache type {engine} offers", default_kv if default_kv in [k.id for k in kv_types] else kv_types[0].id)
     if engine in UTILIZATION_ENGINES and not state.chosen("gpu_util") and not (every_runtime and choice_ == ALL_RUNTIMES):
-        # Nobody picked a share: the slider shows the runtime's own (vLLM 0.9, vllm-metal 0.92).
+        # Nobody picked a share: the slider shows the runtime's own (0.92 in vLLM and vllm-metal).
         own_share = engine_policy(engine).utilization(EngineSettings())
         if state.value("gpu_util") != own_share:
             st.session_state[key("gpu_util")] = own_share
@@ -278,8 +278,8 @@ def scenario_sidebar(
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
         if engine == "vllm-metal" and not (every_runtime and choice_ == ALL_RUNTIMES):
             st.caption(
-                "vllm-metal claims 0.92 of Metal's working-set limit (--gpu-memory-utilization; the default as "
-                "vllm-metal quotes vLLM 0.27.1, unverified) and plans its KV pool from what is left."
+                "vllm-metal claims 0.92 of Metal's working-set limit by default (--gpu-memory-utilization, "
+                "vLLM's own default) and plans its KV pool from what is left."
             )
 
     # A link may carry a pool smaller than one byte (1e-300 GiB): that is no pool, so utilisation decides.

@@ -83,7 +83,11 @@ class EngineSettings(BaseModel):
     )
     swa_full: bool = Field(default=False, description="llama.cpp --swa-full: sliding layers get the full context")
     # vLLM
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    # vLLM's own default: CacheConfig.gpu_memory_utilization = Field(default=0.92) in
+    # vllm/config/cache.py @002f10e0 (0.9 in older releases, e.g. v0.6.4's engine-args docs;
+    # vllm-metal's cache_policy.py quotes 0.92 for vLLM 0.27.1). The launch command always
+    # writes the value, so a plan and the server it starts agree whatever the version.
+    gpu_memory_utilization: float = Field(default=0.92, gt=0, le=1, allow_inf_nan=False)
     kv_cache_memory_bytes: int | None = Field(default=None, gt=0, le=2**50)
     max_num_batched_tokens: int = Field(default=8192, gt=0, le=10**7)
     max_num_seqs: int = Field(default=256, gt=0, le=10**6)

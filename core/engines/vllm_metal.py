@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 # Every rule below was read in vllm-project/vllm-metal @211a1e4 (pins vLLM 0.27.1); files and
 # lines are in docs/research/mistralrs-vllm-metal.md §2.
 VLLM_METAL_COMMIT = "211a1e4"
-# ❓ vLLM 0.27.1's --gpu-memory-utilization default, as vllm-metal's _memory_fraction docstring
-# quotes it (v1/cache_policy.py l.1314-1322); vLLM's own CacheConfig was not read (the doc's open
-# question 5). Used only when the setting is not given; the launch command always writes it.
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
 # The Metal backend advertises MultipleOf(16): vLLM's default block size there (platform.py l.875).
 METAL_BLOCK_SIZE = 16
 # _paged_attention_plan refuses a pool under 16 blocks (cache_policy.py l.1208-1250).
@@ -47,11 +43,6 @@ class VllmMetalPolicy(VllmPolicy):
     # ❓ whether mlx-lm's gemma4 load keeps the towers resident (the doc's open question 4).
     text_only_drops_encoders = True
     serves_media = False
-
-    def utilization(self, settings: EngineSettings) -> float:
-        if "gpu_memory_utilization" in settings.model_fields_set:
-            return settings.gpu_memory_utilization
-        return DEFAULT_GPU_MEMORY_UTILIZATION
 
     def kv_cache_refusal(self, kv_cache_id: str, text: TextConfig) -> str | None:
         if kv_cache_id in VLLM_TURBOQUANT or kv_cache_id in MLX_TURBOQUANT:

@@ -282,7 +282,7 @@ def test_shipped_concurrency_is_each_runtimes_own_cap_when_memory_allows(catalog
 def test_shipped_concurrency_is_what_the_kv_pool_holds_below_the_cap(catalog):
     # 31B FP8 (~33 GB of weights) on one H200 at 128K: each request's 10 full-attention layers
     # alone hold 10 x 2 x 4 x 512 x 2 B x 131,072 = 10 GiB (gemma4-architecture.md), so vLLM's
-    # 0.9 x 141 GB pool holds a handful of requests, far short of 256; one more does not fit.
+    # 0.92 x 141 GB pool holds a handful of requests, far short of 256; one more does not fit.
     request = MemoryRequest(model="31b", engine="vllm", weight_format="fp8", gpu="h200", context_tokens=131072)
     most = shipped_concurrency(request, catalog)
     assert 2 <= most <= 9

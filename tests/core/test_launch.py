@@ -70,7 +70,7 @@ def test_vllm_31b_bf16_on_two_h100_at_128k():
     assert value(launch.command, "--max-model-len") == "131072"  # 128 x 1024, no media or thinking
     assert value(launch.command, "--tensor-parallel-size") == "2"
     assert value(launch.command, "--max-num-seqs") == "1"
-    assert value(launch.command, "--gpu-memory-utilization") == "0.9"  # the engine setting's default
+    assert value(launch.command, "--gpu-memory-utilization") == "0.92"  # vLLM's CacheConfig default (vllm/config/cache.py)
     assert "--kv-cache-dtype" not in launch.command  # bf16 is vLLM's auto for this checkpoint
     assert "--cpu-offload-gb" not in launch.command
     assert set(flags(launch.command)) <= VLLM_FLAGS

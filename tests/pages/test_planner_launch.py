@@ -48,8 +48,8 @@ def _vllm_metal_command(app) -> str:
 
 
 def test_vllm_metal_can_be_pinned_to_exactly_0_9_and_the_link_keeps_it():
-    # vLLM's own default share is 0.9; vllm-metal's is 0.92. A user who sets 0.9 for vllm-metal
-    # gets 0.9 (before, 0.9 read as "unset" and became 0.92), and the link keeps it.
+    # The default share is 0.92. A user who sets 0.9 for vllm-metal gets 0.9 (before, 0.9 read
+    # as "unset" and became 0.92), and the link keeps it.
     app = planner(models="e4b", engine="vllm-metal", weights="mlx-4bit", gpus="apple-m4-max-128gb", ctx="32768")
     slider = app.slider(key="planner_gpu_util")
     assert slider.value == 0.92  # the slider shows the runtime's own share
@@ -61,6 +61,7 @@ def test_vllm_metal_can_be_pinned_to_exactly_0_9_and_the_link_keeps_it():
     assert "--gpu-memory-utilization 0.9 " in _vllm_metal_command(reopened) + " "
 
 
-def test_vllm_keeps_0_9_as_its_default_share():
+def test_vllm_shows_its_own_default_share():
+    # vLLM's CacheConfig: gpu_memory_utilization = Field(default=0.92) (vllm/config/cache.py @002f10e0).
     app = planner(models="31b", engine="vllm", weights="bf16", gpus="nvidia-h100-sxm", ctx="8192")
-    assert app.slider(key="planner_gpu_util").value == 0.9
+    assert app.slider(key="planner_gpu_util").value == 0.92
