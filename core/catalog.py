@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from core.architecture import ModelConfig
 from core.params import QUANTISABLE_GROUPS, TensorGroup
+from core.isq import IsqType
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # Points the planner at another catalogue folder (tests, or a team's own GPU list).
@@ -23,7 +24,7 @@ DATA_DIR_VARIABLE = "GEMMA4_PLANNER_DATA"
 # Engines whose memory policy core models; formats and cache types name the ones that load them.
 ENGINE_IDS = (
     "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal", "transformers.js",
-    "onnxruntime-genai",
+    "onnxruntime-genai", "mistral.rs",
 )
 AcceleratorKind = Literal[
     "datacenter", "workstation", "consumer", "laptop", "apple", "apu", "edge", "sbc", "mobile", "iphone", "cpu", "browser"
@@ -62,7 +63,7 @@ def _split_list(value: object) -> object:
 
 EngineId = Literal[
     "transformers", "vllm", "llama.cpp", "ollama", "mlx", "litert-lm", "vllm-metal", "transformers.js",
-    "onnxruntime-genai",
+    "onnxruntime-genai", "mistral.rs",
 ]
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
 EngineList = Annotated[tuple[EngineId, ...], BeforeValidator(_split_list), Field(min_length=1)]
@@ -104,7 +105,9 @@ class WeightFormat(_Named):
     """A weight storage format: bits per weight (scales included) for each tensor group."""
 
     display_name: str = Field(min_length=1)
-    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm", "onnx"]
+    family: Literal["checkpoint", "hf-quant", "gguf", "mlx", "litertlm", "onnx", "isq"]
+    # mistral.rs in-situ quantisation: the --isq type, sized tensor by tensor (core.isq).
+    isq_type: IsqType | None = None
     # GGUF files sized tensor by tensor (core.gguf): llama-quantize's file type, and who wrote it.
     gguf_ftype: str | None = None
     gguf_writer: Literal["llama.cpp", "ollama"] | None = None

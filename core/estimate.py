@@ -432,6 +432,13 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         raise PlanningError(f"{weight_format.display_name} has no published file for {model.display_name}")
     published_bytes = catalog.published_files[published].size_bytes if published else None
     files = weight_files(model, weight_format, text_only=drop_encoders, published_bytes=published_bytes)
+    if policy.quantises_on_load and text.model_type == GEMMA4_TEXT:
+        from core.isq import gemma4_isq_component_bytes  # only load-time quantisers need it
+
+        component_bytes = gemma4_isq_component_bytes(
+            model.config, weight_format.isq_type, policy.load_dtype_bytes(settings)
+        )
+        files = WeightFiles(component_bytes, None)
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")
@@ -451,6 +458,8 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         bits_per_value=kv_cache_type.bits_per_value,
         tensor_parallel=split,
         shared_layers=text.num_kv_shared_layers,
+        shared_groups=(shared := kv_layer_groups(text, shared=True)),
+        shared_bytes_per_token=tuple(g.bytes_per_token(kv_cache_type.bits_per_value, split) for g in shared),
     )
     try:
         prepared = policy.prepare(layout, text.sliding_window, settings)
@@ -475,7 +484,7 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         + head_copy_bytes,
         kv_layout=layout,
         prepared=prepared,
-        activations=policy.activations(text, split, settings, allowance.unified_memory),
+        activations=policy.model_activations(model, split, settings, allowance.unified_memory),
         overhead_bytes=policy.overhead_bytes(allowance.process_overhead_bytes, gpus, settings),
         naive_kv_bytes_per_token=naive_values_per_token(text) * kv_cache_type.bits_per_value / 8,
         naive_weights_bytes=params.total * weight_format.main_bits / 8 * NAIVE_OVERHEAD_FACTOR,
@@ -672,6 +681,8 @@ def estimate(request: MemoryRequest, catalog: Catalog | None = None) -> MemoryEs
     figures = evaluate(profile, tokens, sequences)
     kv_bytes = int(figures.full_attention_bytes + figures.sliding_attention_bytes)
     groups = profile.kv_layout.groups
+    if profile.policy.caches_every_layer(profile.settings):
+        groups = groups + profile.kv_layout.shared_groups
     owning = sum(group.layer_count for group in groups)
     naive_kv = math.ceil(profile.naive_kv_bytes_per_token * tokens * sequences)
     return MemoryEstimate(

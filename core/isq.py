@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.architecture import decoder_layers
+from core.params import count_parameters, layer_parameters
+
+if TYPE_CHECKING:
+    from core.architecture import ModelConfig
 
 # Every rule here is read from mistral.rs at 9e922623f24b32d41f3892b74f0eed18707f4e6c (v0.9.2-7);
 # docs/research/mistralrs-vllm-metal.md §1 quotes the lines.
@@ -241,3 +248,80 @@ def quantized_bytes(weights: int, isq_type: IsqType, *, scale_bytes: int = AFQ_D
     layout = block_layout(isq_type, scale_bytes=scale_bytes)
     blocks = -(-weights // layout.block_weights)
     return round(blocks * layout.block_bytes)
+
+
+def _stored_bytes(weights: int, input_dim: int, isq_type: IsqType, load_dtype_bytes: int) -> int:
+    """Bytes of `weights` weights in rows of `input_dim` after ISQ at `isq_type`: the fallback
+    type where the block does not divide the row, f32 for a skipped ggml tensor (an f32
+    QTensor), the load dtype for a skipped AFQ one."""
+    if not weights:
+        return 0
+    stored = stored_isq_type(isq_type, input_dim)
+    if stored is None:
+        return weights * (4 if isq_type in _GGML_LAYOUTS else load_dtype_bytes)
+    return quantized_bytes(weights, stored, scale_bytes=load_dtype_bytes)
+
+
+def gemma4_isq_component_bytes(
+    config: ModelConfig, isq_type: IsqType | None, load_dtype_bytes: int
+) -> dict[str, int]:
+    """Resident bytes of each parameter component (core.params' names) of a Gemma 4 checkpoint
+    that mistral.rs loads with `--isq isq_type` (None: no ISQ), tensor by tensor.
+
+    Gemma4Loader's predicates (multimodal_loaders.rs l.8098-8153): the token embedding (tied
+    head included) and the PLE table take the sensitive type; q/k/v/o, MLP, expert, model-level
+    and per-layer PLE projections the model type, each checked against its own row length
+    (26B-A4B's down projections, rows of 2112 and 704, fall back); norms, the router and the
+    vision/audio towers are never ISQ'd and keep the load dtype (bf16, f32 on the CPU).
+    """
+    params = count_parameters(config)
+    text = config.text_config
+    hidden = text.hidden_size
+    dense = {
+        name: getattr(params, name) * load_dtype_bytes
+        for name in ("router", "norms", "buffers", "expert_biases", "vision", "audio")
+    }
+    if isq_type is None:
+        quantisable = (
+            "token_embedding", "per_layer_embedding", "per_layer_model_projection", "per_layer_projection",
+            "attention", "mlp", "experts",
+        )
+        return dense | {name: getattr(params, name) * load_dtype_bytes for name in quantisable}
+
+    sensitive = sensitive_isq_type(isq_type)
+    ple_width = text.hidden_size_per_layer_input
+    attention = mlp = experts = 0
+    for layer, counts in zip(decoder_layers(text), layer_parameters(text)):
+        # o_proj reads the heads' output (rows of heads x head_dim); q/k/v read the hidden state.
+        o_weights = layer.num_query_heads * layer.head_dim * hidden
+        attention += _stored_bytes(o_weights, layer.num_query_heads * layer.head_dim, isq_type, load_dtype_bytes)
+        attention += _stored_bytes(counts["attention"] - o_weights, hidden, isq_type, load_dtype_bytes)
+        # gate and up read the hidden state, down the MLP's width.
+        width = layer.mlp_width
+        mlp += _stored_bytes(2 * hidden * width, hidden, isq_type, load_dtype_bytes)
+        mlp += _stored_bytes(hidden * width, width, isq_type, load_dtype_bytes)
+        if layer.has_experts:
+            expert_width = text.moe_intermediate_size or 0
+            count = text.num_experts or 0
+            experts += _stored_bytes(count * 2 * hidden * expert_width, hidden, isq_type, load_dtype_bytes)
+            experts += _stored_bytes(count * hidden * expert_width, expert_width, isq_type, load_dtype_bytes)
+    per_layer_projection = 0
+    if ple_width:
+        # Per layer: the input gate reads the hidden state, the projection the 256-wide input.
+        per_layer_projection = text.num_hidden_layers * (
+            _stored_bytes(hidden * ple_width, hidden, isq_type, load_dtype_bytes)
+            + _stored_bytes(hidden * ple_width, ple_width, isq_type, load_dtype_bytes)
+        )
+    return dense | {
+        "token_embedding": _stored_bytes(params.token_embedding, hidden, sensitive, load_dtype_bytes),
+        "per_layer_embedding": _stored_bytes(
+            params.per_layer_embedding, text.num_hidden_layers * ple_width, sensitive, load_dtype_bytes
+        ),
+        "per_layer_model_projection": _stored_bytes(
+            params.per_layer_model_projection, hidden, isq_type, load_dtype_bytes
+        ),
+        "per_layer_projection": per_layer_projection,
+        "attention": attention,
+        "mlp": mlp,
+        "experts": experts,
+    }

@@ -44,11 +44,13 @@ class KvLayerGroup(BaseModel):
 
 
 @lru_cache(maxsize=64)
-def kv_layer_groups(text: TextConfig) -> tuple[KvLayerGroup, ...]:
-    """Group the layers that own a cache; KV-shared layers own none and are left out."""
+def kv_layer_groups(text: TextConfig, *, shared: bool = False) -> tuple[KvLayerGroup, ...]:
+    """Group the layers that own a cache; KV-shared layers own none and are left out. With
+    `shared`, the KV-shared layers instead, by the shape a cache of their own would have (an
+    engine that gives every layer a cache, as mistral.rs's PagedAttention pool does)."""
     counts: dict[tuple[AttentionType, int, int], int] = {}
     for layer in decoder_layers(text):
-        if layer.owns_kv_cache:
+        if layer.owns_kv_cache != shared:
             key = (layer.attention, layer.num_kv_heads, layer.head_dim)
             counts[key] = counts.get(key, 0) + 1
     return tuple(

@@ -69,6 +69,13 @@ ORT_GENAI_SCRIPT = "model-chat.py"
 ORT_GENAI_EP_FLAGS = {"cuda": "cuda", "cpu": "cpu", "webgpu": "WebGpuExecutionProvider", "dml": "follow_config"}
 # vLLM quantises a BF16 checkpoint itself at load time for these formats (--quantization).
 VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
+# mistral.rs's own defaults (mistralrs-cli/src/args/mod.rs @9e92262; docs/.../cli/serve.md):
+# --max-seqs 32, --pa-memory-fraction unset = Utilization(0.9).
+MISTRALRS_DEFAULT_MAX_SEQS = 32
+MISTRALRS_DEFAULT_PA_FRACTION = 0.9
+MISTRALRS_INSTALL = (
+    "curl --proto '=https' --tlsv1.2 -sSf https://raw.githubusercontent.com/EricLBuehler/mistral.rs/master/install.sh | sh"
+)
 
 
 # llama.cpp's float cache types; every other -ctk/-ctv type is quantised.
@@ -142,6 +149,7 @@ def launch_command(
         "vllm-metal": _vllm_metal,
         "transformers.js": _transformers_js,
         "onnxruntime-genai": _ort_genai,
+        "mistral.rs": _mistralrs,
     }[result.engine]
     command, language, notes = build(plan)
     if fit is not None and fit.verdict == "does_not_fit":
@@ -614,4 +622,62 @@ def _ort_genai(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     notes.extend(str(note) for note in plan.result.engine_report.get("notes", ())[1:])
     if plan.sequences > 1:
         notes.append(f"The chat example runs one sequence; {plan.sequences} sequences need a batch of {plan.sequences}")
+    return shlex.join(args), "bash", notes
+
+
+def _mistralrs(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
+    """`mistralrs serve -m REPO --isq TYPE --max-seqs N` (mistralrs-cli @9e92262; flags from
+    docs/src/content/docs/reference/cli/serve.md there, docs/research/mistralrs-vllm-metal.md §1.8)."""
+    settings = plan.result.engine_report
+    device = settings.get("device", "cuda")
+    paged = bool(settings.get("paged_attention"))
+    notes: list[str] = [
+        f"Install first: {MISTRALRS_INSTALL} (a prebuilt binary: Metal on Apple silicon, CUDA or CPU on Linux; README@9e92262)"
+    ]
+    args = ["mistralrs", "serve", "-m", plan.hf_repo_id]
+    isq_type = plan.weight_format.isq_type
+    notes.append(
+        f"{plan.hf_repo_id}: the model's own BF16 checkpoint"
+        + ("; mistral.rs quantises it while loading" if isq_type is not None else "")
+    )
+    if isq_type is not None:
+        args += ["--isq", isq_type.value]
+        notes.append(
+            f"--isq {isq_type.value}: in-situ quantisation by type name, so the bytes do not depend on the device "
+            "(--isq N resolves to AFQ on Metal and K-quants elsewhere; --quant N first looks for a prebuilt UQFF). "
+            "The token embedding and PLE table go one tier up; norms, router and encoders are not quantised"
+        )
+    if device == "cpu" and (plan.accelerator is None or plan.accelerator.platform != "cpu"):
+        args.append("--cpu")
+        notes.append("--cpu: run on the CPU although an accelerator is present")
+    if device == "cpu":
+        notes.append("On the CPU mistral.rs loads in f32 (--dtype auto): unquantised tensors take 4 bytes")
+    args += ["--max-seqs", str(plan.sequences)]
+    notes.append(
+        f"--max-seqs {plan.sequences}: the concurrent sequences planned (default {MISTRALRS_DEFAULT_MAX_SEQS}"
+        + ("; without PagedAttention each running sequence grows its own cache, so more would need more memory)" if not paged else ")")
+    )
+    default_paged = device == "cuda"
+    if paged != default_paged:
+        args += ["--paged-attn", "on" if paged else "off"]
+        notes.append(f"--paged-attn {'on' if paged else 'off'}: auto is on for CUDA only")
+    if paged:
+        fraction = plan.settings.pa_memory_fraction
+        if fraction != MISTRALRS_DEFAULT_PA_FRACTION:
+            args += ["--pa-memory-fraction", f"{fraction:g}"]
+        pool = settings.get("kv_cache_memory_bytes")
+        notes.append(
+            f"PagedAttention pool: {fraction:g} x total VRAM less what is in use after loading and the "
+            f"{settings.get('activation_reservation_bytes', 0) / BYTES_PER_GIB:,.2f} GiB activation reservation"
+            + (f" = {pool / BYTES_PER_GIB:,.2f} GiB, {settings.get('kv_cache_tokens', 0):,} tokens for all sequences" if pool is not None else "")
+            + "; --pa-context-len N sizes it to N tokens instead"
+        )
+        if plan.result.kv_cache_dtype == "fp8":
+            args += ["--pa-cache-type", "f8e4m3"]
+            notes.append("--pa-cache-type f8e4m3: the PagedAttention cache in FP8 (compute capability 8.0 or newer, or Metal)")
+    notes.append(
+        "--max-seq-len and --max-batch-size stay at 4,096 x 1: they only size the automatic device map, and for "
+        "Gemma 4 its activation reservation grows with their square (heads x (max_seq_len + 1,030)^2 x 2 B: "
+        "73 GB for 31B at 32,768), so raising them stops a model that fits from starting"
+    )
     return shlex.join(args), "bash", notes

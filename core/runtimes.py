@@ -16,6 +16,8 @@ DEFAULT_FORMATS = {
     "vllm-metal": "mlx-4bit",
     "transformers.js": "onnx-q4f16",
     "onnxruntime-genai": "onnx-q4f16",
+    # `mistralrs serve -m google/gemma-4-E4B-it` (mistral.rs README@9e92262): the bf16 checkpoint.
+    "mistral.rs": "bf16",
 }
 # llama.cpp's -ctk/-ctv default and Ollama's OLLAMA_KV_CACHE_TYPE default are f16, and LiteRT-LM's
 # GPU path computes in fp16 (docs/research/litert-lm.md); the others
@@ -39,6 +41,7 @@ EQUIVALENT_FORMATS = {
     ("vllm", "gguf-bf16"): "bf16",
     ("transformers", "gguf-bf16"): "bf16",
     ("vllm-metal", "gguf-bf16"): "bf16",
+    ("mistral.rs", "gguf-bf16"): "bf16",
 }
 
 

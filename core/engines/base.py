@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     # never load it, which saves them about 40 ms of start-up.
     import numpy as np
 
-    from core.catalog import Accelerator
+    from core.catalog import Accelerator, ModelSpec
     from core.estimate import MemoryProfile
 
 # Formulas take plain ints (the scalar estimate) or numpy arrays (the sweep) alike.
@@ -102,6 +102,21 @@ class EngineSettings(BaseModel):
         description="ONNX Runtime GenAI's execution provider (-e): only CUDA and CPU window the sliding "
         "layers' cache; auto: CUDA on an NVIDIA GPU, else the CPU",
     )
+    # mistral.rs (EricLBuehler/mistral.rs @9e92262; docs/research/mistralrs-vllm-metal.md §1)
+    mistralrs_device: Literal["auto", "cuda", "metal", "cpu"] = Field(
+        default="auto", description="the device mistral.rs runs on; auto: CUDA on NVIDIA, Metal on Apple, else the CPU"
+    )
+    paged_attention: Literal["auto", "on", "off"] = Field(
+        default="auto", description="mistral.rs --paged-attn: auto is on for CUDA, off on Metal and the CPU"
+    )
+    pa_memory_fraction: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="mistral.rs --pa-memory-fraction: the PagedAttention pool fills this share of total VRAM "
+        "less what is in use after loading (MemoryGpuConfig::Utilization(0.9) when no --pa-* flag is given)",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,10 @@ class KvLayout:
     tensor_parallel: int
     # Layers that read another layer's cache (Gemma 4 E2B/E4B KV sharing): they own none.
     shared_layers: int = 0
+    # Those layers grouped by the shape a cache of their own would have, with bytes per token:
+    # only an engine that caches every layer anyway (mistral.rs's PagedAttention) reads them.
+    shared_groups: tuple[KvLayerGroup, ...] = ()
+    shared_bytes_per_token: tuple[float, ...] = ()
 
 
 def kv_from_cells(
@@ -222,6 +241,14 @@ class EnginePolicy(ABC):
     # ONNX exports hold a tied embedding twice, both loaded: the embedding graph's table and the
     # decoder graph's output head.
     duplicates_tied_head: bool = False
+    # The runtime quantises a checkpoint while loading it (mistral.rs ISQ): its formats are sized
+    # tensor by tensor by core.isq, and tensors it leaves alone take the load dtype.
+    quantises_on_load: bool = False
+
+    def load_dtype_bytes(self, settings: EngineSettings) -> int:
+        """Bytes per weight of the tensors a load-time quantiser leaves unquantised (norms,
+        router, encoders): the checkpoint's bf16 unless the runtime upcasts."""
+        return 2
 
     def graph_kv_cache(self, weight_format_id: str) -> str | None:
         """The KV cache type the runtime's exported graph fixes for this weight format (the
@@ -264,6 +291,18 @@ class EnginePolicy(ABC):
     ) -> ActivationModel:
         """Peak working memory on the accelerator(s), summed over ranks. `unified_memory` is
         true where host and accelerator share memory (Apple, CPU, edge, mobile)."""
+
+    def caches_every_layer(self, settings: EngineSettings) -> bool:
+        """True where KV-shared layers hold a cache of their own anyway (mistral.rs's
+        PagedAttention pool), so the breakdown counts them with their attention type."""
+        return False
+
+    def model_activations(
+        self, model: ModelSpec, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
+        """activations() for engines whose working memory also depends on the model's encoders
+        (mistral.rs reserves room for an image's and a clip's tokens); most need the text alone."""
+        return self.activations(model.config.text_config, tensor_parallel, settings, unified_memory)
 
     def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
         """Runtime memory outside tensors, all processes together (one per GPU)."""

@@ -6,6 +6,7 @@ from core.catalog import UnknownChoiceError
 from core.engines.base import EnginePolicy
 from core.engines.litert_lm import LiteRtLmPolicy
 from core.engines.llama_cpp import LlamaCppPolicy
+from core.engines.mistralrs import MistralRsPolicy
 from core.engines.mlx import MlxPolicy
 from core.engines.ollama import OllamaPolicy
 from core.engines.ort_genai import OrtGenAiPolicy
@@ -19,7 +20,7 @@ ENGINES: dict[str, EnginePolicy] = {
     for policy in (
         TransformersPolicy(), LlamaCppPolicy(), OllamaPolicy(), VllmPolicy(), MlxPolicy(), LiteRtLmPolicy(),
         VllmMetalPolicy(),
-        TransformersJsPolicy(), OrtGenAiPolicy(),
+        TransformersJsPolicy(), OrtGenAiPolicy(), MistralRsPolicy(),
     )
 }
 

@@ -259,10 +259,11 @@ def test_fit_without_engine_covers_every_runtime_that_runs_on_the_device(capsys)
     # runtimes.md §0: an H100 runs vLLM, llama.cpp, Ollama and transformers, not MLX; a Pi runs
     # llama.cpp, Ollama and transformers; a phone only llama.cpp (of the runtimes modelled);
     # §7: LiteRT-LM runs on the Pi and on phones, not on an H100; ONNX Runtime GenAI has CUDA and
-    # CPU providers (docs/research/browser-onnx.md §4).
+    # CPU providers (docs/research/browser-onnx.md §4); mistral.rs builds for CUDA, Metal and the
+    # CPU (docs/research/mistralrs-vllm-metal.md §1.9), not for phones.
     for gpu, expected in (
-        ("h100", {"vllm", "llama.cpp", "ollama", "transformers", "onnxruntime-genai"}),
-        ("rpi5-8gb", {"llama.cpp", "ollama", "transformers", "litert-lm", "onnxruntime-genai"}),
+        ("h100", {"vllm", "llama.cpp", "ollama", "transformers", "onnxruntime-genai", "mistral.rs"}),
+        ("rpi5-8gb", {"llama.cpp", "ollama", "transformers", "litert-lm", "onnxruntime-genai", "mistral.rs"}),
         ("galaxy s25 ultra", {"llama.cpp", "litert-lm"}),
     ):
         rows = cli_json(capsys, "fit", "--gpu", gpu, "--context", "4096")

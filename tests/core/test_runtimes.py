@@ -215,10 +215,10 @@ def test_vllm_fp8_on_ampere_keeps_8_bit_weights():
 @pytest.mark.parametrize(
     ("gpu", "expected"),
     [
-        (PI, ["llama.cpp", "litert-lm", "ollama", "transformers", "onnxruntime-genai"]),
+        (PI, ["llama.cpp", "litert-lm", "ollama", "transformers", "onnxruntime-genai", "mistral.rs"]),
         (IPHONE, ["litert-lm", "llama.cpp"]),
         (GALAXY, ["litert-lm", "llama.cpp"]),
-        (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm", "vllm-metal"]),
+        (MAC, ["mlx", "llama.cpp", "ollama", "transformers", "litert-lm", "vllm-metal", "mistral.rs"]),
     ],
 )
 def test_runtimes_for_a_device(gpu, expected):
