@@ -52,6 +52,8 @@ FLAGS = {
     "max_num_batched_tokens": "--max-num-batched-tokens",
     "max_num_seqs": "--max-num-seqs",
     "block_size": "--block-size",
+    "paged_attention": "--paged-attn",
+    "pa_memory_fraction": "--pa-memory-fraction",
 }
 
 
@@ -197,6 +199,15 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         "--disable-hybrid-kv-cache-manager", action="store_true",
         help="sliding layers keep the whole context, like full layers",
     )
+    mistralrs = parser.add_argument_group("mistral.rs")
+    mistralrs.add_argument(
+        "--paged-attn", choices=("auto", "on", "off"), default="auto",
+        help="PagedAttention (default auto: on for CUDA, off on Metal and the CPU)",
+    )
+    mistralrs.add_argument(
+        "--pa-memory-fraction", type=float, default=0.9,
+        help="share of total VRAM the PagedAttention pool fills, less what is in use after loading (default 0.9)",
+    )
 
 
 SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
@@ -325,6 +336,8 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             block_size=args.block_size,
             async_scheduling=args.async_scheduling,
             disable_hybrid_kv_cache_manager=args.disable_hybrid_kv_cache_manager,
+            paged_attention=args.paged_attn,
+            pa_memory_fraction=args.pa_memory_fraction,
         )
         return MemoryRequest(
             # fit's matrix replaces model and format per cell; these only fill the request.

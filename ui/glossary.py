@@ -33,6 +33,7 @@ FORMAT_FAMILIES = {
     "mlx": "Apple's format for Macs (MLX)",
     "litertlm": "a single-file bundle for Google's LiteRT-LM (phones, laptops, the Raspberry Pi)",
     "onnx": "ONNX graphs for transformers.js in the browser and ONNX Runtime GenAI (split into .onnx_data files)",
+    "isq": "the original weights, quantised by mistral.rs as it loads them (--isq; nothing extra to download)",
 }
 FORMAT_NOTES = {
     "awq": "AWQ: 4-bit weights tuned on sample text to keep quality",

@@ -93,6 +93,8 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("batched_tokens", settings.max_num_batched_tokens, integer(16, 1_048_576)),
         Param("block", str(settings.block_size), choice(["8", "16", "32", "64", "128"])),
         Param("async", True, boolean, dump=dump_boolean),
+        Param("paged_attn", settings.paged_attention, choice(["auto", "on", "off"])),
+        Param("pa_fraction", settings.pa_memory_fraction, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
     ]
     if gpu_mode == "many":
         params.append(Param("gpus", DEFAULT_GPUS, choice(gpu_ids, device_id), many=True))
@@ -274,6 +276,16 @@ def scenario_sidebar(
             st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
             st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
             st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
+        if engine == "mistral.rs" or (every_runtime and choice_ == ALL_RUNTIMES):
+            st.selectbox(
+                "mistral.rs --paged-attn", ["auto", "on", "off"], key=key("paged_attn"),
+                help="auto: PagedAttention on CUDA (a pool of 90% of VRAM, every layer at full length), "
+                "growing per-sequence caches on Metal and the CPU.",
+            )
+            st.slider(
+                "mistral.rs --pa-memory-fraction", 0.05, 1.0, step=0.01, key=key("pa_fraction"),
+                help="With PagedAttention: the pool fills this share of total VRAM less what is in use after loading.",
+            )
         if engine in ("transformers", "mlx") and not (every_runtime and choice_ == ALL_RUNTIMES):
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
         if engine == "vllm-metal" and not (every_runtime and choice_ == ALL_RUNTIMES):
@@ -314,6 +326,8 @@ def scenario_sidebar(
             max_num_batched_tokens=int(state.value("batched_tokens")),
             block_size=int(state.value("block")),  # type: ignore[arg-type]
             async_scheduling=bool(state.value("async")),
+            paged_attention=state.value("paged_attn"),
+            pa_memory_fraction=float(state.value("pa_fraction")),
         ),
     )
     return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count, engines=engines, devices=devices)

@@ -244,6 +244,12 @@ class MistralRsPolicy(EnginePolicy):
         reserved_mib = math.ceil(reserved / MIB)
         pool_mib = max(math.floor(total_mib * profile.settings.pa_memory_fraction - used / MIB), 0)
         pool_mib = max(pool_mib - reserved_mib, 0)
+        if profile.settings.mistralrs_device == "metal":
+            # --paged-attn on on Metal: no post-load free-memory cap, but the pool is capped at
+            # the model's max_seq_len worth of tokens ("Metal: capping KV cache from ... MB").
+            trained = profile.model.max_context_tokens
+            token_cap_mib = math.floor(trained * self.bytes_per_token_all_layers(profile.kv_layout) / MIB)
+            return min(pool_mib, token_cap_mib) * MIB
         free = max(memory_bytes - used, 0)
         capped = free - min(free, max(int(free * GPU_RESERVE_FRACTION), GPU_MIN_RESERVE_BYTES))
         available_mib = max(capped - reserved, 0) // MIB

@@ -190,3 +190,12 @@ def test_launch_command_writes_isq_type_sequences_and_fp8_cache():
     args = shlex.split(launch_command(h100, estimate(h100, CATALOG), CATALOG).command)
     assert args[args.index("--pa-memory-fraction") + 1] == "0.8"
     assert "--max-seq-len" not in args
+
+
+def test_metal_paged_attention_caps_the_pool_at_the_trained_context():
+    # calculate_cache_config on Metal: the pool is capped at max_seq_len (131,072 for E4B) tokens
+    # of every layer: 131,072 x 100,352 B = 12,544 MiB, far below 90% of 96 GiB.
+    plan = request(model="gemma-4-e4b", weight_format="isq-afq4", gpu=MAC, engine_settings=EngineSettings(paged_attention="on"))
+    report = estimate(plan, CATALOG).engine_report
+    assert report["kv_cache_memory_bytes"] == 131_072 * 100_352
+    assert report["kv_cache_tokens"] == 131_072

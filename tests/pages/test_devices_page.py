@@ -12,10 +12,13 @@ def test_a_raspberry_pi_is_answered_with_the_runtimes_that_run_there():
     # runtimes.md §0: llama.cpp, Ollama and PyTorch run on a Pi's CPU; vLLM does not (its CPU
     # backend is not modelled), MLX is Apple-only; LiteRT-LM does (Google's LiteRT-LM overview
     # benchmarks E2B on a Raspberry Pi 5); ONNX Runtime GenAI's CPU provider too
-    # (docs/research/browser-onnx.md §4). E2B in a 4-bit GGUF is ~3.4 GB: it runs.
+    # (docs/research/browser-onnx.md §4); mistral.rs's CPU build (docs/research/mistralrs-vllm-metal.md
+    # §1.9). E2B in a 4-bit GGUF is ~3.4 GB: it runs.
     app = open_page("pages/fit.py", gpu="rpi5-8gb", ctx="4096")
     assert not app.exception
-    assert runtimes_shown(app) == {"llama.cpp", "Ollama", "transformers", "LiteRT-LM", "ONNX Runtime GenAI"}
+    assert runtimes_shown(app) == {
+        "llama.cpp", "Ollama", "transformers", "LiteRT-LM", "ONNX Runtime GenAI", "mistral.rs"
+    }
     advice = plain(app.success[0].value)
     assert advice.startswith("Run Gemma 4 E") and (" with llama.cpp " in advice or " with Ollama " in advice)
     assert "Nothing fits" not in " ".join(plain(w.value) for w in app.warning)

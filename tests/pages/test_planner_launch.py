@@ -65,3 +65,29 @@ def test_vllm_shows_its_own_default_share():
     # vLLM's CacheConfig: gpu_memory_utilization = Field(default=0.92) (vllm/config/cache.py @002f10e0).
     app = planner(models="31b", engine="vllm", weights="bf16", gpus="nvidia-h100-sxm", ctx="8192")
     assert app.slider(key="planner_gpu_util").value == 0.92
+
+
+def _mistralrs_command(app) -> str:
+    (command,) = [c.value for c in app.code if c.value.startswith("mistralrs serve")]
+    return command
+
+
+def test_mistralrs_command_and_its_paged_attention_setting_travel_in_the_link():
+    # mistral.rs README @9e92262: `mistralrs serve -m google/gemma-4-E4B-it`; --isq by type name.
+    app = planner(models="e4b", engine="mistral.rs", weights="isq-q4k", gpus="rtx-4090", ctx="8192", seqs="2")
+    command = _mistralrs_command(app)
+    assert command.startswith("mistralrs serve -m google/gemma-4-E4B-it --isq q4k --max-seqs 2")
+    assert "--paged-attn" not in command  # auto: on for CUDA
+    app.selectbox(key="planner_paged_attn").set_value("off").run()
+    assert not app.exception
+    assert "--paged-attn off" in _mistralrs_command(app)
+    assert app.query_params.get("paged_attn") in ("off", ["off"])
+    reopened = planner(models="e4b", engine="mistral.rs", weights="isq-q4k", gpus="rtx-4090", ctx="8192", paged_attn="off")
+    assert "--paged-attn off" in _mistralrs_command(reopened)
+
+
+def test_a_bad_paged_attention_value_in_a_link_falls_back_with_a_notice():
+    app = planner(models="e4b", engine="mistral.rs", weights="isq-q4k", gpus="rtx-4090", paged_attn="**maybe**")
+    assert "--paged-attn" not in _mistralrs_command(app)
+    notices = " ".join(str(w.value) for w in app.warning) + " ".join(str(i.value) for i in app.info)
+    assert "paged_attn" in notices
