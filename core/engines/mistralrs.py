@@ -287,6 +287,18 @@ class MistralRsPolicy(EnginePolicy):
             "its activation reservation grows with their square (heads x (max_seq_len + media tokens)^2 x 2 B), "
             "so the launch command leaves them at 4,096 x 1"
         ]
+        if profile.weight_format.isq_type is not None:
+            params = profile.params
+            # One embedding table (an untied model counts its head in token_embedding too).
+            table = params.input_embedding_lookup or params.token_embedding
+            largest = 2 * max(params.per_layer_embedding, table)
+            where = "in unified memory, beside the model" if settings.mistralrs_device != "cuda" else "in host RAM (ISQ loads to the CPU on a discrete GPU)"
+            report["isq_load_transient_bytes"] = largest
+            notes.append(
+                f"While loading, ISQ quantises one tensor at a time from its bf16 copy: the largest, "
+                f"{largest / 1e9:,.2f} GB ({'the PLE table' if params.per_layer_embedding * 2 == largest else 'the token embedding'}), "
+                f"is briefly there {where} (isq_flow/plan.rs; not measured)"
+            )
         if not self.paged(settings):
             report |= {
                 "cache_grow_tokens": CACHE_GROW_TOKENS,

@@ -199,3 +199,12 @@ def test_metal_paged_attention_caps_the_pool_at_the_trained_context():
     report = estimate(plan, CATALOG).engine_report
     assert report["kv_cache_memory_bytes"] == 131_072 * 100_352
     assert report["kv_cache_tokens"] == 131_072
+
+
+def test_isq_load_transient_is_the_largest_bf16_table():
+    # E2B's PLE table, 262,144 x 35 x 256 bf16 = 4.70 GB; 31B's token embedding 262,144 x 5,376 x 2.
+    e2b = estimate(request(model="gemma-4-e2b", weight_format="isq-afq4", gpu=MAC), CATALOG).engine_report
+    assert e2b["isq_load_transient_bytes"] == 262_144 * 35 * 256 * 2
+    big = estimate(request(weight_format="isq-q4k"), CATALOG).engine_report
+    assert big["isq_load_transient_bytes"] == 262_144 * 5376 * 2
+    assert "isq_load_transient_bytes" not in estimate(request(), CATALOG).engine_report  # bf16: no ISQ
