@@ -102,6 +102,12 @@ class EngineSettings(BaseModel):
         description="ONNX Runtime GenAI's execution provider (-e): only CUDA and CPU window the sliding "
         "layers' cache; auto: CUDA on an NVIDIA GPU, else the CPU",
     )
+    # transformers.js
+    browser_backend: Literal["auto", "webgpu", "wasm"] = Field(
+        default="auto",
+        description="transformers.js's device option (ONNX Runtime Web's backend); auto: WebGPU where the "
+        "browser has it, except q8 (transformers.js's dtype for wasm), and WASM where it has none",
+    )
 
 
 @dataclass(frozen=True)

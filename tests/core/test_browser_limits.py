@@ -138,7 +138,7 @@ def test_wasm_backend_uses_the_4_gib_heap() -> None:
     big = check_browser_plan([], total_bytes=B31_Q4_TOTAL_BYTES, limits=CHROME_LAPTOP, backend="wasm")
     assert [r.limit for r in big.refusals] == ["wasm heap", "tab memory"]
     assert big.refusals[0].message == (
-        "weights and KV cache need 17.59 GB; the WebAssembly heap holds at most 4 GiB (wasm32)"
+        "weights, KV cache and working memory need 17.59 GB; the WebAssembly heap holds at most 4 GiB (wasm32)"
     )
 
 

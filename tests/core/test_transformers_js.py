@@ -33,7 +33,27 @@ def request(**changes):
     return MemoryRequest(**values)
 
 
+# E2B's text weights by hand (facts: hidden 1,536; 35 layers, [4 sliding, 1 full] x 7, so 28
+# sliding (hd 256) and 7 full (hd 512), 8 query heads, 1 kv head; layers 15..34 KV-shared (no
+# k/v), so 12 sliding and 3 full layers own k_proj and v_proj; MLP 6,144 wide, doubled on the
+# shared layers; PLE 256 per layer; vocab 262,144, the tied head held twice by the ONNX export).
+E2B_ATTENTION = 28 * 16 * 1536 * 256 + 12 * 2 * 1536 * 256 + 7 * 16 * 1536 * 512 + 3 * 2 * 1536 * 512
+E2B_MLP = 15 * 3 * 1536 * 6144 + 20 * 3 * 1536 * 12288
+E2B_PLE_LINEARS = 35 * 2 * 1536 * 256 + 1536 * 35 * 256  # per-layer gate and projection; the model projection
+E2B_TABLES = 2 * 262_144 * 1536 + 262_144 * 35 * 256  # token table, head copy, PLE table
+E2B_TEXT_WEIGHTS = E2B_ATTENTION + E2B_MLP + E2B_PLE_LINEARS + E2B_TABLES
+# fp32 norms: 5 x 1,536 per layer, q_norm per layer (28 x 256 + 7 x 512), k_norm on the 15 owning
+# layers (12 x 256 + 3 x 512), the PLE norm (256) and the final norm (1,536); one fp32 scalar per layer.
+NORM_BYTES = 4 * (35 * 5 * 1536 + 28 * 256 + 7 * 512 + 12 * 256 + 3 * 512 + 256 + 1536)
+SCALAR_BYTES = 35 * 4
+# onnx-q4: 5.125 bits per quantised weight (4-bit data, fp32 scale and 4-bit zero point per 32).
+E2B_Q4_TEXT_BYTES = E2B_TEXT_WEIGHTS * 5.125 / 8 + NORM_BYTES + SCALAR_BYTES
+
+
 def test_hand_figures():
+    assert E2B_TEXT_WEIGHTS == 5_030_936_576
+    assert NORM_BYTES == 1_143_808
+    assert E2B_Q4_TEXT_BYTES == 3_224_087_692
     assert E2B_KV_PER_TOKEN_2B == 18_432
     assert E4B_KV_PER_TOKEN_2B == 57_344
 
@@ -177,12 +197,14 @@ def test_in_a_tab_with_room_to_spare_the_heap_is_what_refuses():
     assert fitted.max_context_tokens == E2B_Q4_HEAP_TOKENS
 
 
-def test_q8_runs_on_wasm_where_the_weights_must_fit_the_heap():
-    # E2B text at 8 bits: 262,144 x (1,536 + 8,960) x 1 B = 2.75 GB of tables alone, plus the
-    # layers: over 4 GiB with the step copy and activations.
-    result = estimate(request(weight_format="onnx-q8", kv_cache_dtype="fp32"), CATALOG)
-    assert result.engine_report["backend"] == "wasm"
-    assert result.engine_report["browser_limit"] == "wasm heap"
+def test_q8_runs_on_wasm_where_its_weights_alone_are_over_the_heap():
+    # E2B text at 8 bits: E2B_TEXT_WEIGHTS (with the decoder's copy of the tied head) x 1 B plus
+    # fp32 norms = 5,032,080,524 B = 5.03 GB, over the 4 GiB wasm32 heap before any token.
+    assert E2B_TEXT_WEIGHTS + NORM_BYTES + SCALAR_BYTES == 5_032_080_524
+    with pytest.raises(PlanningError, match=r"on WASM: its weights are 5\.03 GB; the WebAssembly heap holds at most 4 GiB"):
+        estimate(request(weight_format="onnx-q8", kv_cache_dtype="fp32"), CATALOG)
+    profile_request = request(weight_format="onnx-q8", kv_cache_dtype="fp32", gpu=None)
+    assert estimate(profile_request, CATALOG).engine_report["backend"] == "wasm"
 
 
 @pytest.mark.parametrize("model", ["gemma-4-26b-a4b", "gemma-4-31b"])
