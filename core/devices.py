@@ -78,7 +78,8 @@ def typed_accelerator(device: TypedDevice) -> Accelerator:
         vendor="typed in",
         kind=KIND_OF[device.kind],
         platform=platform,
-        architecture=device.architecture or "unknown",
+        # A browser without WebGPU has runtime_support.csv rows of its own (WASM only).
+        architecture=device.architecture or ("no-webgpu" if device.kind == "browser" and not device.webgpu else "unknown"),
         memory_bytes=memory,
         memory_gb_marketing=round(device.memory_bytes / 10**9, 3) or 0.001,
         memory_basis=basis,

@@ -206,6 +206,14 @@ class TransformersJsPolicy(EnginePolicy):
             )
         return None
 
+    def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
+        """The tab's memory, and on WASM no more than the heap: every sequence lives there."""
+        usable = super().usable_bytes(profile, memory_bytes, driver_reserved_bytes)
+        limits = browser_limits(profile.accelerator) if profile.accelerator else None
+        if limits is not None and self.backend(profile) == "wasm":
+            return min(usable, limits.wasm_heap_bytes)
+        return usable
+
     def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
         limits = browser_limits(profile.accelerator) if profile.accelerator else None
         if limits is None:
