@@ -34,6 +34,8 @@ ALL_RUNTIMES = "all"
 # Runtimes that claim a share of the device's memory at start-up (--gpu-memory-utilization).
 UTILIZATION_ENGINES = ("vllm", "vllm-metal")
 TYPED_DEVICE_LABEL = "Your own device (type its memory)"
+# The link parameters that describe a typed-in device (pages that offer one take them all).
+TYPED_DEVICE_PARAMS = ("dev_mem", "dev_kind", "dev_bw", "host_gib", "dev_webgpu", "dev_max_buffer", "dev_max_binding")
 # transformers.js's backend (EngineSettings.browser_backend), as the selectbox names each choice.
 BROWSER_BACKENDS = {
     "auto": "auto: WebGPU where the browser has it (q8 on WASM), else WASM",

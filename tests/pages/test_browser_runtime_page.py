@@ -142,3 +142,12 @@ def test_a_typed_in_browser_without_webgpu_offers_transformers_js_alone():
     assert not [n for n in app.number_input if n.key == "fit_dev_max_buffer"]
     assert any("no WebGPU" in c.value for c in app.caption)
     assert app.query_params.get("dev_webgpu") == "false"
+
+
+def test_the_start_page_takes_a_typed_in_browser_with_its_adapters_limit():
+    app = open_page("pages/start.py", gpu="my-device", dev_mem="8", dev_kind="browser", dev_max_buffer=str(2 * 2**30))
+    assert not app.exception
+    assert app.number_input(key="start_dev_max_buffer").value == 2 * 2**30
+    assert app.query_params.get("dev_max_buffer") == str(2 * 2**30)
+    links = [link for link in app.get("page_link") if "dev_max_buffer" in str(link.proto)]
+    assert links, "the links to the other pages carry the typed-in browser's limit"
