@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.architecture import TextConfig
 from core.browser_limits import (
@@ -59,14 +59,16 @@ NO_BROWSER_EXPORT = frozenset({"gemma-4-26b-a4b", "gemma-4-31b"})
 GRAPH_FLOAT_BYTES = {"fp32": 4, "fp16": 2}
 
 
-def backend_for(weight_format_id: str, choice: str = "auto", has_webgpu: bool = True) -> Backend:
+def backend_for(
+    weight_format_id: str, choice: Literal["auto", "webgpu", "wasm"] = "auto", has_webgpu: bool = True
+) -> Backend:
     """The ONNX Runtime Web backend a plan runs on: the one chosen (EngineSettings.browser_backend),
     or under auto WASM for q8 and in a browser without WebGPU, else WebGPU. transformers.js does
     not fall back by itself: device "webgpu" where navigator.gpu is missing throws 'Unsupported
     device: "webgpu". Should be one of: wasm.' (backends/onnx.js deviceToExecutionProviders
     @5ed4c5c: supportedDevices gets 'webgpu' only when env.js IS_WEBGPU_AVAILABLE, i.e. 'gpu' in
     navigator), so the planner's auto does the fallback the page script must do too."""
-    if choice == "webgpu" or choice == "wasm":
+    if choice != "auto":
         return choice
     return "wasm" if weight_format_id in WASM_FORMATS or not has_webgpu else "webgpu"
 
