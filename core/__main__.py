@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from pydantic import ValidationError
 
@@ -208,6 +208,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         "--pa-memory-fraction", type=float, default=0.9,
         help="share of total VRAM the PagedAttention pool fills, less what is in use after loading (default 0.9)",
     )
+    parser.add_argument_group("transformers.js").add_argument(
+        "--browser-backend", choices=get_args(EngineSettings.model_fields["browser_backend"].annotation), default="auto",
+        help="the device option: webgpu or wasm; auto: WebGPU where the browser has it (q8 on wasm), else wasm",
+    )
 
 
 SIZE_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
@@ -338,6 +342,7 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             disable_hybrid_kv_cache_manager=args.disable_hybrid_kv_cache_manager,
             paged_attention=args.paged_attn,
             pa_memory_fraction=args.pa_memory_fraction,
+            browser_backend=args.browser_backend,
         )
         return MemoryRequest(
             # fit's matrix replaces model and format per cell; these only fill the request.

@@ -7,8 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# WebGPU spec defaults: what a device gets unless the page requests more in `requiredLimits`
-# (gpuweb PR #3366 maxBufferSize 268435456; PR #1163 maxStorageBufferBindingSize 134217728).
+# WebGPU spec defaults: what a device gets unless the page requests more in `requiredLimits`,
+# and what every adapter is guaranteed to support ("Adapters are always guaranteed to support the
+# defaults or better"): the W3C spec's limits table, gpuweb/gpuweb@da251f90 spec/index.bs l.1617,
+# l.1810-1811 (maxStorageBufferBindingSize 134217728 bytes, 128 MiB) and l.1844-1845
+# (maxBufferSize 268435456 bytes, 256 MiB); introduced by gpuweb PRs #1163 and #3366.
 WEBGPU_DEFAULT_MAX_BUFFER_BYTES = 268_435_456
 WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES = 134_217_728
 # A wasm32 module addresses at most 2^32 bytes; ONNX Runtime Web links with that maximum
@@ -28,12 +31,20 @@ class BrowserLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, description="label used in messages, e.g. \"iOS Safari 26 (iPhone 16 Pro)\"")
-    max_buffer_bytes: int = Field(gt=0, description="WebGPU maxBufferSize: the largest single GPUBuffer")
-    max_storage_binding_bytes: int = Field(gt=0, description="WebGPU maxStorageBufferBindingSize")
+    # None: the browser has no WebGPU (no navigator.gpu), so only the WASM backend runs there.
+    max_buffer_bytes: int | None = Field(gt=0, description="WebGPU maxBufferSize: the largest single GPUBuffer")
+    max_storage_binding_bytes: int | None = Field(gt=0, description="WebGPU maxStorageBufferBindingSize")
     wasm_heap_bytes: int = Field(default=WASM32_MAX_HEAP_BYTES, gt=0, description="linear memory of the wasm module")
     tab_memory_bytes: int | None = Field(
         default=None, gt=0, description="what one tab may allocate before the browser or OS kills it; None: unknown"
     )
+    # Said after a WebGPU limit's sentence when the figure is not the adapter's own (a typed-in
+    # browser that keeps the spec's guaranteed minimums).
+    limits_note: str | None = Field(default=None, min_length=1, max_length=300)
+
+    @property
+    def has_webgpu(self) -> bool:
+        return self.max_buffer_bytes is not None
 
 
 class PlannedTensor(BaseModel):
@@ -105,6 +116,7 @@ def _tensor_refusal(tensor: PlannedTensor, limit: LimitName, limit_bytes: int, l
         message=(
             f"the {tensor.name} is {format_size(tensor.size_bytes)}; {limits.name}'s {what} is "
             f"{format_limit(limit_bytes)} ({limit})"
+            + (f"; {limits.limits_note}" if limits.limits_note else "")
         ),
     )
 
@@ -134,13 +146,14 @@ def check_browser_plan(
     refusals: list[Refusal] = []
 
     if backend == "webgpu":
+        buffer_bytes, binding_bytes = limits.max_buffer_bytes, limits.max_storage_binding_bytes
+        if buffer_bytes is None or binding_bytes is None:
+            raise ValueError(f"{limits.name} has no WebGPU: check the plan on the wasm backend")
         for tensor in planned:
-            if tensor.size_bytes > limits.max_buffer_bytes:
-                refusals.append(_tensor_refusal(tensor, "maxBufferSize", limits.max_buffer_bytes, limits))
-            elif not runtime_splits_bindings and tensor.size_bytes > limits.max_storage_binding_bytes:
-                refusals.append(
-                    _tensor_refusal(tensor, "maxStorageBufferBindingSize", limits.max_storage_binding_bytes, limits)
-                )
+            if tensor.size_bytes > buffer_bytes:
+                refusals.append(_tensor_refusal(tensor, "maxBufferSize", buffer_bytes, limits))
+            elif not runtime_splits_bindings and tensor.size_bytes > binding_bytes:
+                refusals.append(_tensor_refusal(tensor, "maxStorageBufferBindingSize", binding_bytes, limits))
         if webgpu_heap_bytes is not None and webgpu_heap_bytes > limits.wasm_heap_bytes:
             refusals.append(
                 Refusal(
@@ -160,7 +173,7 @@ def check_browser_plan(
                 limit_bytes=limits.wasm_heap_bytes,
                 needed_bytes=total_bytes,
                 message=(
-                    f"weights and KV cache need {format_size(total_bytes)}; the WebAssembly heap holds at most "
+                    f"weights, KV cache and working memory need {format_size(total_bytes)}; the WebAssembly heap holds at most "
                     f"{format_limit(limits.wasm_heap_bytes)} (wasm32)"
                 ),
             )

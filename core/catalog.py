@@ -206,8 +206,8 @@ class Accelerator(_Named):
     usd_per_hour: float | None = Field(default=None, gt=0)
     release_year: int | None = Field(default=None, ge=1990, le=2100)
     # Browser devices only (kind `browser`; core.browser_limits), from data/browser_limits.csv: the
-    # WebGPU limits a page gets after requesting the adapter's maxima, and the wasm module's heap.
-    # memory_bytes is the tab's.
+    # WebGPU limits a page gets after requesting the adapter's maxima (blank: the browser has no
+    # WebGPU, so only WASM runs), and the wasm module's heap. memory_bytes is the tab's.
     webgpu_max_buffer_bytes: int | None = Field(default=None, gt=0, description="WebGPU maxBufferSize")
     webgpu_max_binding_bytes: int | None = Field(
         default=None, gt=0, description="WebGPU maxStorageBufferBindingSize"
@@ -221,8 +221,9 @@ class BrowserLimitsRow(_Entry):
     """One browser device's WebGPU limits and wasm heap (data/browser_limits.csv), joined onto its gpus.csv row."""
 
     id: str = Field(min_length=1)
-    webgpu_max_buffer_bytes: int = Field(gt=0)
-    webgpu_max_binding_bytes: int = Field(gt=0)
+    # Both blank: a browser without WebGPU (no navigator.gpu); one alone is a typo.
+    webgpu_max_buffer_bytes: int | None = Field(default=None, gt=0)
+    webgpu_max_binding_bytes: int | None = Field(default=None, gt=0)
     wasm_heap_bytes: int | None = Field(default=None, gt=0)
     basis: str = Field(min_length=1)
     source: str = Field(min_length=1)
@@ -612,7 +613,15 @@ def _with_browser_limits(file: str, accelerators: list[Accelerator], rows: list[
         device = devices.get(row.id)
         if device is None or device.kind != "browser":
             raise CatalogError(file, where, "id", "not the id of a browser device in gpus.csv")
+        if (row.webgpu_max_buffer_bytes is None) != (row.webgpu_max_binding_bytes is None):
+            raise CatalogError(
+                file, where, "webgpu_max_binding_bytes", "give both WebGPU limits, or leave both blank (no WebGPU)"
+            )
         limits[row.id] = row
+    # A browser without a row would read as one without WebGPU: say which row is missing instead.
+    for accelerator in accelerators:
+        if accelerator.kind == "browser" and accelerator.id not in limits:
+            raise CatalogError(file, "(no row)", "id", f"gpus.csv's browser device '{accelerator.id}' has no row here")
     return [
         accelerator.model_copy(
             update=limits[accelerator.id].model_dump(

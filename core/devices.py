@@ -1,4 +1,4 @@
-"""A device the user types in (memory, kind, bandwidth, host RAM), as a catalogue accelerator."""
+"""A device the user types in (memory, kind, bandwidth, host RAM, a browser's WebGPU limits), as a catalogue accelerator."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.browser_limits import WEBGPU_DEFAULT_MAX_BUFFER_BYTES, WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES
 from core.catalog import Accelerator, AcceleratorKind, Platform
 
 TypedKind = Literal["nvidia", "amd", "intel", "apple", "cpu", "phone", "browser"]
@@ -43,9 +44,16 @@ class TypedDevice(BaseModel):
     bandwidth_gbs: float | None = Field(default=None, gt=0, le=100_000, allow_inf_nan=False)
     host_memory_bytes: int | None = Field(default=None, ge=0, le=MAX_TYPED_MEMORY_BYTES)
     architecture: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]*$", max_length=40)
+    # A browser only (other kinds ignore these): whether it exposes WebGPU (navigator.gpu), and
+    # the adapter's limits as `(await navigator.gpu.requestAdapter()).limits` prints them; unset,
+    # the WebGPU spec's guaranteed minimums (core.browser_limits), which every adapter meets.
+    webgpu: bool = True
+    webgpu_max_buffer_bytes: int | None = Field(default=None, gt=0, le=MAX_TYPED_MEMORY_BYTES)
+    webgpu_max_binding_bytes: int | None = Field(default=None, gt=0, le=MAX_TYPED_MEMORY_BYTES)
 
     def label(self) -> str:
-        return f"Your device ({self.kind}, {self.memory_bytes / 2**30:,.1f} GiB)"
+        no_webgpu = ", no WebGPU" if self.kind == "browser" and not self.webgpu else ""
+        return f"Your device ({self.kind}, {self.memory_bytes / 2**30:,.1f} GiB{no_webgpu})"
 
 
 def apple_working_set_bytes(ram_bytes: int) -> int:
@@ -63,17 +71,29 @@ def typed_accelerator(device: TypedDevice) -> Accelerator:
     if device.kind == "apple":
         memory = apple_working_set_bytes(device.memory_bytes)
         basis = "typed-in RAM x the macOS 14/15 working-set share (2/3 up to 32 GB, 3/4 above)"
+    browser = device.kind == "browser" and device.webgpu
     return Accelerator(
         id=TYPED_DEVICE_ID,
         name=device.label(),
         vendor="typed in",
         kind=KIND_OF[device.kind],
         platform=platform,
-        architecture=device.architecture or "unknown",
+        # A browser without WebGPU has runtime_support.csv rows of its own (WASM only).
+        architecture=device.architecture or ("no-webgpu" if device.kind == "browser" and not device.webgpu else "unknown"),
         memory_bytes=memory,
         memory_gb_marketing=round(device.memory_bytes / 10**9, 3) or 0.001,
         memory_basis=basis,
         host_memory_bytes=device.host_memory_bytes,
         memory_bandwidth_gbs=device.bandwidth_gbs,
         source="typed in by the user",
+        webgpu_max_buffer_bytes=(device.webgpu_max_buffer_bytes or WEBGPU_DEFAULT_MAX_BUFFER_BYTES) if browser else None,
+        webgpu_max_binding_bytes=(
+            (device.webgpu_max_binding_bytes or WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES) if browser else None
+        ),
     )
+
+
+def spec_minimum_limits(accelerator: Accelerator) -> bool:
+    """Whether a typed-in browser's maxBufferSize is the WebGPU spec's guaranteed minimum (nothing
+    typed, or exactly that), not a figure read from the user's adapter."""
+    return accelerator.id == TYPED_DEVICE_ID and accelerator.webgpu_max_buffer_bytes == WEBGPU_DEFAULT_MAX_BUFFER_BYTES

@@ -540,8 +540,6 @@ def _transformers(plan: _Plan) -> tuple[str, Literal["python"], list[str]]:
 def _transformers_js(plan: _Plan) -> tuple[str, Literal["javascript"], list[str]]:
     """A page script for transformers.js (package @huggingface/transformers): the model class and
     the from_pretrained options docs/research/browser-onnx.md §1 and §5.6 name."""
-    from core.engines.transformers_js import backend_for
-
     notes: list[str] = []
     report = plan.result.engine_report
     row = plan.repo() or next(
@@ -557,16 +555,38 @@ def _transformers_js(plan: _Plan) -> tuple[str, Literal["javascript"], list[str]
         repo = _placeholder(f"an ONNX export of {plan.model.display_name} for transformers.js")
         notes.append(f"{repo} is a placeholder: no transformers.js export of this model is on file")
     dtype = TJS_DTYPES.get(plan.weight_format.id, plan.weight_format.id)
-    device = backend_for(plan.weight_format.id)
+    # The backend the estimate planned on (EngineSettings.browser_backend, resolved for the browser).
+    device = report.get("backend", "webgpu")
+    setting = report.get("backend_setting", "auto")
     text_only = plan.request.text_only
     model_class = "Gemma4ForCausalLM" if text_only else "Gemma4ForConditionalGeneration"
     imports = [model_class] if text_only else ["AutoProcessor", model_class]
     notes.append(
         f'dtype: "{dtype}" picks the {plan.weight_format.display_name} files; device: "{device}"'
-        + (" (transformers.js's own default in a browser is wasm with q8)" if device == "webgpu" else " (the browser default)")
+        + (
+            f" (chosen: the {device} backend)"
+            if setting != "auto"
+            else " (auto: this browser has no WebGPU)"
+            if device == "wasm" and dtype != "q8"
+            else " (transformers.js's own default in a browser is wasm, with q8 there)"
+        )
     )
-    if dtype == "q4f16":
-        notes.append('q4f16 needs the adapter\'s shader-f16 feature; without it use dtype "q4" (an fp32 graph: twice the KV cache)')
+    if device == "webgpu":
+        notes.append(
+            'transformers.js does not fall back to wasm by itself: where navigator.gpu is missing, device: "webgpu" '
+            'throws "Unsupported device"; a page for every browser passes device: navigator.gpu ? "webgpu" : "wasm" '
+            "(and plans both)"
+        )
+    else:
+        notes.append(
+            "On wasm the weights, the KV cache and its step copy all live in the WebAssembly heap (4 GiB at most, wasm32)"
+        )
+    if dtype in ("q4f16", "fp16") and device == "webgpu":
+        notes.append(
+            f'{dtype} needs the adapter\'s shader-f16 feature (transformers.js throws "does not support fp16" for fp16 '
+            'without it); without it use dtype "q4" (an fp32 graph: twice the KV cache)'
+        )
+    notes.extend(str(note) for note in report.get("notes", ()))
     notes.append(
         f"Download: {plan.result.files_bytes / 1e9:,.2f} GB"
         + (

@@ -15,9 +15,18 @@ from ui.glossary import device_word, explain_format, term
 from ui.loaders import catalog_or_stop
 from ui.navigation import through_app
 from ui.state import PageState, Param, choice, integer
-from ui.widgets import copy_link, download_table, gpu_label, gpu_options, launch_box, scenario_params, typed_device_inputs
+from ui.widgets import (
+    TYPED_DEVICE_PARAMS,
+    copy_link,
+    download_table,
+    gpu_label,
+    gpu_options,
+    launch_box,
+    scenario_params,
+    typed_device_inputs,
+)
 
-DEVICE_PARAMS = ("gpu", "count", "dev_mem", "dev_kind", "dev_bw", "host_gib")
+DEVICE_PARAMS = ("gpu", "count", *TYPED_DEVICE_PARAMS)
 CONTEXT_STEPS = [2_048, 4_096, 8_192, 16_384, 32_768, 65_536, 131_072, 262_144]
 # A dict's bound get() keeps session state picklable (a lambda is not).
 CONTEXT_LABELS = {tokens: f"{tokens // 1024}K tokens" for tokens in CONTEXT_STEPS}
@@ -140,7 +149,8 @@ with st.container(border=True, key="answer_card"):
     plan_query = {
         "engine": plan.engine, "weights": plan.weight_format, "kv": plan.kv_cache_dtype, "ctx": str(plan.context_tokens),
         "seqs": str(plan.concurrent_sequences), "thinking": str(plan.thinking_tokens), "count": str(plan.gpus),
-        **{name: str(value) for name in ("dev_mem", "dev_kind", "dev_bw", "host_gib") if devices and (value := state.value(name))},
+        # The typed-in device as this page's link writes it (defaults left out, each value dumped).
+        **{name: value for name, value in state.current().items() if devices and name in TYPED_DEVICE_PARAMS},
     }
     links[1].page_link("pages/planner.py", label="Memory breakdown", icon=":material/memory:", query_params={**plan_query, "models": plan.model, "gpus": accelerator.id})
     links[2].page_link("pages/fit.py", label="Every option here", icon=":material/developer_board:", query_params={**plan_query, "engine": "all", "gpu": accelerator.id})

@@ -23,7 +23,8 @@ SHARED_PARAMS = frozenset(
         "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio",
         "thinking", "ple_host", "text_only", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib",
         "batched_tokens", "block", "async", "gpu", "gpus", "count", "dev_mem", "dev_kind", "dev_bw",
-        "host_gib", "custom", "paged_attn", "pa_fraction",
+        "host_gib", "custom", "paged_attn", "pa_fraction", "browser_backend", "dev_webgpu", "dev_max_buffer",
+        "dev_max_binding",
     }
 )
 # One item and its list: a page showing one model (or device) and a page comparing several.

@@ -11,7 +11,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.catalog import Accelerator, AcceleratorKind, Catalog, WeightFormat
-from core.devices import TYPED_DEVICE_ID, TYPED_KINDS, TypedDevice, typed_accelerator
+from core.browser_limits import WEBGPU_DEFAULT_MAX_BUFFER_BYTES, WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES
+from core.devices import MAX_TYPED_MEMORY_BYTES, TYPED_DEVICE_ID, TYPED_KINDS, TypedDevice, typed_accelerator
 from core.engines.base import EngineSettings
 from core.engines.registry import ENGINES, engine_policy
 from core.estimate import IMAGE_TOKEN_BUDGETS, MemoryEstimate, MemoryRequest, PlanningError
@@ -33,6 +34,14 @@ ALL_RUNTIMES = "all"
 # Runtimes that claim a share of the device's memory at start-up (--gpu-memory-utilization).
 UTILIZATION_ENGINES = ("vllm", "vllm-metal")
 TYPED_DEVICE_LABEL = "Your own device (type its memory)"
+# The link parameters that describe a typed-in device (pages that offer one take them all).
+TYPED_DEVICE_PARAMS = ("dev_mem", "dev_kind", "dev_bw", "host_gib", "dev_webgpu", "dev_max_buffer", "dev_max_binding")
+# transformers.js's backend (EngineSettings.browser_backend), as the selectbox names each choice.
+BROWSER_BACKENDS = {
+    "auto": "auto: WebGPU where the browser has it (q8 on WASM), else WASM",
+    "webgpu": "WebGPU (device: \"webgpu\")",
+    "wasm": "WASM, on the CPU (device: \"wasm\")",
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("async", True, boolean, dump=dump_boolean),
         Param("paged_attn", settings.paged_attention, choice(["auto", "on", "off"])),
         Param("pa_fraction", settings.pa_memory_fraction, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+        Param("browser_backend", settings.browser_backend, choice(list(BROWSER_BACKENDS))),
     ]
     if gpu_mode == "many":
         params.append(Param("gpus", DEFAULT_GPUS, choice(gpu_ids, device_id), many=True))
@@ -107,6 +117,10 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
             Param("dev_kind", "nvidia", choice(list(TYPED_KINDS))),
             Param("dev_bw", 0.0, number(0, 100_000), dump=lambda v: f"{v:g}"),
             Param("host_gib", 0.0, number(0, 65_536), dump=lambda v: f"{v:g}"),
+            # A typed-in browser: WebGPU or not, and the adapter's limits in bytes (0: the spec's minimums).
+            Param("dev_webgpu", True, boolean, dump=dump_boolean),
+            Param("dev_max_buffer", 0, integer(0, MAX_TYPED_MEMORY_BYTES)),
+            Param("dev_max_binding", 0, integer(0, MAX_TYPED_MEMORY_BYTES)),
         ]
     return params
 
@@ -286,6 +300,15 @@ def scenario_sidebar(
                 "mistral.rs --pa-memory-fraction", 0.05, 1.0, step=0.01, key=key("pa_fraction"),
                 help="With PagedAttention: the pool fills this share of total VRAM less what is in use after loading.",
             )
+        if engine == "transformers.js" or (every_runtime and choice_ == ALL_RUNTIMES and "transformers.js" in running):
+            st.selectbox(
+                "transformers.js backend (device)", list(BROWSER_BACKENDS), format_func=BROWSER_BACKENDS.get,
+                key=key("browser_backend"),
+                help="ONNX Runtime Web's backend. WebGPU keeps the weights and cache in GPU buffers (each under the "
+                "browser's maxBufferSize) and passes each step's cache through the WebAssembly heap; WASM keeps "
+                "everything in that heap (4 GiB at most). transformers.js does not fall back by itself: "
+                "device \"webgpu\" throws where the browser has no WebGPU.",
+            )
         if engine in ("transformers", "mlx") and not (every_runtime and choice_ == ALL_RUNTIMES):
             st.caption(f"{ENGINES[engine].display_name} has no memory settings to tune here.")
         if engine == "vllm-metal" and not (every_runtime and choice_ == ALL_RUNTIMES):
@@ -328,6 +351,7 @@ def scenario_sidebar(
             async_scheduling=bool(state.value("async")),
             paged_attention=state.value("paged_attn"),
             pa_memory_fraction=float(state.value("pa_fraction")),
+            browser_backend=state.value("browser_backend"),
         ),
     )
     return Scenario(models=models, request=request, gpus=gpus, gpu_count=gpu_count, engines=engines, devices=devices)
@@ -341,16 +365,51 @@ def typed_device_inputs(state: PageState, where: DeltaGenerator) -> Accelerator:
         st.selectbox("Kind", list(TYPED_KINDS), key=key("dev_kind"), help="Decides which runtimes run there and how much memory the system keeps (a Mac's GPU may use 2/3 to 3/4 of its RAM).")
         st.number_input("Memory bandwidth (GB/s, 0 = unknown)", min_value=0.0, max_value=100_000.0, step=10.0, key=key("dev_bw"), help="For the speed estimate only.")
         st.number_input("Host RAM for offload (GiB, 0 = assume)", min_value=0.0, max_value=65_536.0, step=8.0, key=key("host_gib"), help="System memory a runtime may spill weights into when the GPU is full (assumed 32 GiB for a desktop).")
+        if state.value("dev_kind") == "browser":
+            browser_limit_inputs(state)
     bandwidth = float(state.value("dev_bw"))
     host = float(state.value("host_gib"))
+    buffer, binding = int(state.value("dev_max_buffer")), int(state.value("dev_max_binding"))
     return typed_accelerator(
         TypedDevice(
             memory_bytes=max(1, round(float(state.value("dev_mem")) * 2**30)),
             kind=state.value("dev_kind"),
             bandwidth_gbs=bandwidth if bandwidth > 0 else None,
             host_memory_bytes=round(host * 2**30) if host > 0 else None,
+            webgpu=bool(state.value("dev_webgpu")),
+            webgpu_max_buffer_bytes=buffer or None,
+            webgpu_max_binding_bytes=binding or None,
         )
     )
+
+
+def browser_limit_inputs(state: PageState) -> None:
+    """A typed-in browser's WebGPU: whether it has any, and its adapter's two buffer limits."""
+    key = state.key
+    st.checkbox(
+        "WebGPU (navigator.gpu exists)", key=key("dev_webgpu"),
+        help="Off for a browser without WebGPU (Safari before 26; Firefox and Chrome on Linux without a flag, as of late 2025): transformers.js then runs on WASM only.",
+    )
+    if not state.value("dev_webgpu"):
+        return
+    console = "(await navigator.gpu.requestAdapter()).limits"
+    st.number_input(
+        f"maxBufferSize (bytes, 0 = the spec's minimum, {WEBGPU_DEFAULT_MAX_BUFFER_BYTES:,})",
+        min_value=0, max_value=MAX_TYPED_MEMORY_BYTES, step=2**20, key=key("dev_max_buffer"),
+        help=f"The largest WebGPU buffer. Every adapter offers at least the spec's 256 MiB; yours likely more: "
+        f"{console}.maxBufferSize in the browser's console prints it.",
+    )
+    st.number_input(
+        f"maxStorageBufferBindingSize (bytes, 0 = the spec's minimum, {WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES:,})",
+        min_value=0, max_value=MAX_TYPED_MEMORY_BYTES, step=2**20, key=key("dev_max_binding"),
+        help=f"The largest storage binding one shader sees (ONNX Runtime's WebGPU backend splits larger inputs): "
+        f"{console}.maxStorageBufferBindingSize.",
+    )
+    if not int(state.value("dev_max_buffer")):
+        st.caption(
+            "WebGPU limits: the spec's guaranteed minimums, not your adapter's. Type the figures "
+            f"{console} prints in the browser's console."
+        )
 
 
 def _bits_label(weight_format: WeightFormat) -> str:

@@ -117,6 +117,12 @@ class EngineSettings(BaseModel):
         description="mistral.rs --pa-memory-fraction: the PagedAttention pool fills this share of total VRAM "
         "less what is in use after loading (MemoryGpuConfig::Utilization(0.9) when no --pa-* flag is given)",
     )
+    # transformers.js
+    browser_backend: Literal["auto", "webgpu", "wasm"] = Field(
+        default="auto",
+        description="transformers.js's device option (ONNX Runtime Web's backend); auto: WebGPU where the "
+        "browser has it, except q8 (transformers.js's dtype for wasm), and WASM where it has none",
+    )
 
 
 @dataclass(frozen=True)

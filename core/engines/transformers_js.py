@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.architecture import TextConfig
 from core.browser_limits import (
     WASM32_MAX_HEAP_BYTES,
+    WEBGPU_DEFAULT_MAX_BUFFER_BYTES,
+    Backend,
     BrowserLimits,
     BrowserVerdict,
     PlannedTensor,
     check_browser_plan,
+    format_limit,
+    format_size,
 )
+from core.devices import spec_minimum_limits
 from core.engines.base import (
     ActivationModel,
     EnginePolicy,
@@ -36,31 +41,59 @@ GRAPH_KV_CACHE = {"onnx-q4": "fp32", "onnx-q8": "fp32", "onnx-q4f16": "fp16", "o
 # Bits of a weight's packed data tensor, which WebGPU allocates as one buffer; the block scales
 # and zero points are tensors of their own (MatMulNBits / GatherBlockQuantized take them apart).
 DATA_TENSOR_BITS = {"onnx-q4": 4, "onnx-q4f16": 4, "onnx-q8": 8, "onnx-fp16": 16}
-# transformers.js's default dtype on the wasm device is q8 (DEFAULT_DEVICE_DTYPE_MAPPING); the
-# planner runs the other dtypes on WebGPU, as every public Gemma 4 demo does.
+# The backend under "auto". transformers.js itself defaults to the wasm device in a browser
+# whatever the dtype (utils/devices.js DEFAULT_DEVICE = 'wasm' off Node @5ed4c5c), and to q8 on
+# wasm (utils/dtypes.js DEFAULT_DEVICE_DTYPE_MAPPING {wasm: q8}; fp32 elsewhere). The planner's
+# auto keeps q8 on WASM, its home, and runs the other dtypes on WebGPU, as every public Gemma 4
+# demo passes device: "webgpu"; a browser without WebGPU gets WASM (see backend_for).
 WASM_FORMATS = frozenset({"onnx-q8"})
+# Said after a WebGPU limit that a typed-in browser did not give (core.devices.spec_minimum_limits).
+SPEC_MINIMUM_NOTE = (
+    f"{format_limit(WEBGPU_DEFAULT_MAX_BUFFER_BYTES)} is the WebGPU spec's guaranteed minimum, not your "
+    "adapter's: type the adapter's own maxBufferSize, which "
+    "(await navigator.gpu.requestAdapter()).limits.maxBufferSize prints in the browser's console"
+)
 # The onnx-community collection holds E2B and E4B exports only (docs/research/browser-onnx.md §1.6).
 NO_BROWSER_EXPORT = frozenset({"gemma-4-26b-a4b", "gemma-4-31b"})
 # Prompt activations in the graph's float type; the whole prompt goes through one run.
 GRAPH_FLOAT_BYTES = {"fp32": 4, "fp16": 2}
 
 
-def backend_for(weight_format_id: str) -> str:
-    """The ONNX Runtime Web backend a plan runs on: WASM for q8 (its default there), else WebGPU."""
-    return "wasm" if weight_format_id in WASM_FORMATS else "webgpu"
+def backend_for(
+    weight_format_id: str, choice: Literal["auto", "webgpu", "wasm"] = "auto", has_webgpu: bool = True
+) -> Backend:
+    """The ONNX Runtime Web backend a plan runs on: the one chosen (EngineSettings.browser_backend),
+    or under auto WASM for q8 and in a browser without WebGPU, else WebGPU. transformers.js does
+    not fall back by itself: device "webgpu" where navigator.gpu is missing throws 'Unsupported
+    device: "webgpu". Should be one of: wasm.' (backends/onnx.js deviceToExecutionProviders
+    @5ed4c5c: supportedDevices gets 'webgpu' only when env.js IS_WEBGPU_AVAILABLE, i.e. 'gpu' in
+    navigator), so the planner's auto does the fallback the page script must do too."""
+    if choice != "auto":
+        return choice
+    return "wasm" if weight_format_id in WASM_FORMATS or not has_webgpu else "webgpu"
 
 
 def browser_limits(accelerator: Accelerator) -> BrowserLimits | None:
-    """The device's browser limits (gpus.csv columns), or None for a device that is not a browser."""
+    """The device's browser limits (gpus.csv columns), or None for a device that is not a browser.
+    A browser with no WebGPU limits has no WebGPU (data/browser_limits.csv leaves both blank; a
+    typed-in browser unticks WebGPU); a typed-in one that names none gets the spec's minimums."""
     if accelerator.kind != "browser":
         return None
     return BrowserLimits(
         name=accelerator.name,
-        # A typed-in browser names no WebGPU limits: left unchecked rather than guessed.
-        max_buffer_bytes=accelerator.webgpu_max_buffer_bytes or 2**62,
-        max_storage_binding_bytes=accelerator.webgpu_max_binding_bytes or 2**62,
+        max_buffer_bytes=accelerator.webgpu_max_buffer_bytes,
+        max_storage_binding_bytes=accelerator.webgpu_max_binding_bytes,
         wasm_heap_bytes=accelerator.wasm_heap_bytes or WASM32_MAX_HEAP_BYTES,
         tab_memory_bytes=accelerator.memory_bytes,
+        limits_note=SPEC_MINIMUM_NOTE if spec_minimum_limits(accelerator) else None,
+    )
+
+
+def no_webgpu_refusal(browser: str) -> str:
+    """Why device "webgpu" does not start in a browser without WebGPU, and the way out."""
+    return (
+        f"{browser} has no WebGPU (no navigator.gpu), so transformers.js offers only the wasm device there: "
+        'device: "webgpu" throws "Unsupported device" (backends/onnx.js). Choose the WASM backend, or auto'
     )
 
 
@@ -100,6 +133,13 @@ class TransformersJsPolicy(EnginePolicy):
     def graph_kv_cache(self, weight_format_id: str) -> str | None:
         return GRAPH_KV_CACHE.get(weight_format_id)
 
+    def backend(self, profile: MemoryProfile) -> Backend:
+        """The backend this plan runs on (backend_for with the plan's setting and browser)."""
+        limits = browser_limits(profile.accelerator) if profile.accelerator else None
+        return backend_for(
+            profile.weight_format.id, profile.settings.browser_backend, limits is None or limits.has_webgpu
+        )
+
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens
     ) -> KvFigures:
@@ -133,12 +173,18 @@ class TransformersJsPolicy(EnginePolicy):
         limits = browser_limits(profile.accelerator) if profile.accelerator else None
         if limits is None:
             return None
-        backend = backend_for(profile.weight_format.id)
+        backend = self.backend(profile)
+        if backend == "webgpu" and not limits.has_webgpu:
+            return None  # not checkable: profile_refusal says why the plan does not start
         tensors = planned_tensors(profile.model, profile.weight_format.id, profile.weight_format.bits_for("token_embedding"))
         heap = int(self._heap_bytes(profile, tokens)) if backend == "webgpu" else None
         return check_browser_plan(tensors, total_bytes, limits, backend, webgpu_heap_bytes=heap)  # type: ignore[arg-type]
 
     def profile_refusal(self, profile: MemoryProfile) -> str | None:
+        limits = browser_limits(profile.accelerator) if profile.accelerator else None
+        backend = self.backend(profile)
+        if limits is not None and backend == "webgpu" and not limits.has_webgpu:
+            return no_webgpu_refusal(limits.name)
         static = self.verdict(profile, 1, profile.fixed_bytes)
         if profile.model.id in NO_BROWSER_EXPORT:
             reason = (
@@ -153,18 +199,35 @@ class TransformersJsPolicy(EnginePolicy):
         for refusal in static.refusals:
             if refusal.tensor_name is not None:
                 return f"{profile.model.display_name} does not load in {static.browser}: {refusal.message}"
+        if limits is not None and backend == "wasm" and profile.weights_bytes > limits.wasm_heap_bytes:
+            # On WASM every weight lives in the module's linear memory, whatever the context.
+            return (
+                f"{profile.model.display_name} does not load in {limits.name} on WASM: its weights are "
+                f"{format_size(profile.weights_bytes)}; the WebAssembly heap holds at most "
+                f"{format_limit(limits.wasm_heap_bytes)} (wasm32)"
+            )
         return None
+
+    def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
+        """The tab's memory, and on WASM no more than the heap: every sequence lives there."""
+        usable = super().usable_bytes(profile, memory_bytes, driver_reserved_bytes)
+        limits = browser_limits(profile.accelerator) if profile.accelerator else None
+        if limits is not None and self.backend(profile) == "wasm":
+            return min(usable, limits.wasm_heap_bytes)
+        return usable
 
     def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
         limits = browser_limits(profile.accelerator) if profile.accelerator else None
         if limits is None:
             return 0
-        if backend_for(profile.weight_format.id) == "webgpu":
+        if self.backend(profile) == "webgpu":
             over = self._heap_bytes(profile, tokens) - limits.wasm_heap_bytes
         else:
-            # On WASM the weights, the cache and its step copy all live in the heap.
-            kv = sum(profile.kv_layout.bytes_per_token) * tokens
-            over = profile.fixed_bytes + 2 * kv - limits.wasm_heap_bytes
+            from core.estimate import evaluate
+
+            # On WASM everything the plan holds lives in the heap: weights, the cache and its step
+            # copy, the prompt's activations and the runtime (the verdict's total, one sequence).
+            over = evaluate(profile, tokens, 1).total_bytes - limits.wasm_heap_bytes
         return where(over > 0, over, 0)
 
     def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
@@ -181,9 +244,10 @@ class TransformersJsPolicy(EnginePolicy):
         embed_file = weights.get("token_embedding", 0) + weights.get("per_layer_embedding", 0)
         encoders = weights.get("vision", 0) + weights.get("audio", 0)
         kv_bytes = int(figures.full_attention_bytes) + int(figures.sliding_attention_bytes)
-        backend = backend_for(profile.weight_format.id)
+        backend = self.backend(profile)
         report: dict[str, Any] = {
             "backend": backend,
+            "backend_setting": profile.settings.browser_backend,
             "download_bytes": profile.files_bytes,
             "embed_tokens_file_bytes": embed_file,
             "decoder_file_bytes": profile.files_bytes - embed_file - encoders,
@@ -204,4 +268,7 @@ class TransformersJsPolicy(EnginePolicy):
                 report["browser_limit"] = verdict.refusals[0].limit
                 report["browser_limits_exceeded"] = [refusal.limit for refusal in verdict.refusals]
                 report["browser_refusal"] = verdict.reason
+        limits = browser_limits(profile.accelerator) if profile.accelerator else None
+        if limits is not None and limits.limits_note and backend == "webgpu":
+            report["notes"] = [f"WebGPU maxBufferSize: {limits.limits_note}"]
         return report

@@ -138,7 +138,7 @@ def test_wasm_backend_uses_the_4_gib_heap() -> None:
     big = check_browser_plan([], total_bytes=B31_Q4_TOTAL_BYTES, limits=CHROME_LAPTOP, backend="wasm")
     assert [r.limit for r in big.refusals] == ["wasm heap", "tab memory"]
     assert big.refusals[0].message == (
-        "weights and KV cache need 17.59 GB; the WebAssembly heap holds at most 4 GiB (wasm32)"
+        "weights, KV cache and working memory need 17.59 GB; the WebAssembly heap holds at most 4 GiB (wasm32)"
     )
 
 
@@ -183,3 +183,31 @@ def test_bad_inputs_raise() -> None:
         BrowserLimits(name="x", max_buffer_bytes=0, max_storage_binding_bytes=1)
     with pytest.raises(ValueError):
         PlannedTensor(name="", size_bytes=1)
+
+
+def test_the_spec_defaults_are_the_w3c_tables_figures():
+    # gpuweb/gpuweb@da251f90 spec/index.bs: maxBufferSize "268435456 bytes (256 MiB)",
+    # maxStorageBufferBindingSize "134217728 bytes (128 MiB)"; adapters support these or better.
+    assert WEBGPU_DEFAULT_MAX_BUFFER_BYTES == 256 * MIB == 268_435_456
+    assert WEBGPU_DEFAULT_MAX_STORAGE_BINDING_BYTES == 128 * MIB == 134_217_728
+
+
+def test_a_limits_note_follows_the_buffer_refusal():
+    typed = BrowserLimits(
+        name="Your device", max_buffer_bytes=256 * MIB, max_storage_binding_bytes=128 * MIB,
+        limits_note="256 MiB is the WebGPU spec's guaranteed minimum, not your adapter's",
+    )
+    verdict = check_browser_plan([("per-layer embedding table", E2B_PLE_Q4_BYTES)], E2B_PLE_Q4_BYTES, typed)
+    assert verdict.reason == (
+        "the per-layer embedding table is 1.17 GB; Your device's largest WebGPU buffer is 256 MiB (maxBufferSize); "
+        "256 MiB is the WebGPU spec's guaranteed minimum, not your adapter's"
+    )
+
+
+def test_a_browser_without_webgpu_is_checked_on_wasm_only():
+    no_webgpu = BrowserLimits(name="iOS Safari 18", max_buffer_bytes=None, max_storage_binding_bytes=None)
+    assert not no_webgpu.has_webgpu
+    with pytest.raises(ValueError, match="has no WebGPU"):
+        check_browser_plan([("PLE", E2B_PLE_Q4_BYTES)], E2B_PLE_Q4_BYTES, no_webgpu, "webgpu")
+    # On WASM no GPU buffer is made: only the heap (and the tab) can refuse; 1.17 GB fits 4 GiB.
+    assert check_browser_plan([("PLE", E2B_PLE_Q4_BYTES)], E2B_PLE_Q4_BYTES, no_webgpu, "wasm").runs

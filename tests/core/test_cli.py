@@ -801,3 +801,27 @@ def test_fit_on_a_browser_lists_the_refused_variants_with_the_limit(capsys):
 def test_fit_on_a_datacenter_gpu_refuses_nothing(capsys):
     assert main(["fit", "--gpu", "h100", "--model", "31b"]) == 0
     assert "refused here" not in capsys.readouterr().out
+
+
+def test_browser_backend_flag_plans_wasm_and_writes_it_into_the_page_script(capsys):
+    # E2B q4 on WASM in an 8 GiB Chrome tab: the 4 GiB wasm32 heap is what is usable.
+    argv = ["estimate", "--model", "e2b", "--gpu", "browser-chrome-laptop-8gb", "--weights", "onnx-q4",
+            "--context", "4096", "--text-only"]
+    assert main([*argv, "--browser-backend", "wasm", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["engine_report"]["backend"] == "wasm"
+    assert 'device: "wasm"' in report["launch_command"]["command"]
+    assert report["fit"]["usable_bytes"] == 4 * 2**30
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine_report"]["backend"] == "webgpu"
+
+
+def test_browser_backend_webgpu_on_a_browser_without_it_is_an_error_naming_the_way_out(capsys):
+    code = main(["estimate", "--model", "e2b", "--gpu", "browser-ios-safari-18", "--browser-backend", "webgpu"])
+    assert code != 0
+    assert "has no WebGPU" in capsys.readouterr().err
+
+
+def test_browser_backend_takes_only_its_choices(capsys):
+    assert main(["estimate", "--browser-backend", "webgl"]) == 2
+    assert "--browser-backend: invalid choice: 'webgl'" in capsys.readouterr().err
