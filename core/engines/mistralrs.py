@@ -268,6 +268,20 @@ class MistralRsPolicy(EnginePolicy):
         )
         return min(claimed, available)
 
+    def start_shortfall_bytes(self, profile: MemoryProfile, tokens: Tokens, memory_bytes: int | None) -> Tokens:
+        """With PagedAttention mistral.rs refuses to start when the pool holds no block ("Num GPU
+        blocks is 0"): the bytes one block lacks. A pool too small for the request is the fit's
+        total to catch (the scheduler waits or preempts; it does not stop the server)."""
+        if not self.paged(profile.settings) or memory_bytes is None:
+            return 0
+        block_bytes = math.ceil(self.bytes_per_token_all_layers(profile.kv_layout) * PA_BLOCK_TOKENS)
+        return max(block_bytes - self.pool_bytes(profile, memory_bytes), 0)
+
+    def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
+        if self.start_shortfall_bytes(profile, tokens, memory_bytes):
+            return NO_BLOCKS_ERROR
+        return None
+
     @staticmethod
     def bytes_per_token_all_layers(layout: KvLayout) -> float:
         """One token of the pool: every layer's K and V (total_kv_cache_elements_per_token x dtype)."""

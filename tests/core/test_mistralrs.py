@@ -208,3 +208,15 @@ def test_isq_load_transient_is_the_largest_bf16_table():
     big = estimate(request(weight_format="isq-q4k"), CATALOG).engine_report
     assert big["isq_load_transient_bytes"] == 262_144 * 5376 * 2
     assert "isq_load_transient_bytes" not in estimate(request(), CATALOG).engine_report  # bf16: no ISQ
+
+
+def test_no_room_for_a_block_is_mistralrs_own_start_error():
+    # 26B-A4B bf16 (51.6 GB of weights) on a 16 GB T4: 0.9 x total - in use after loading < 0, so
+    # calculate_cache_config bails with "Num GPU blocks is 0".
+    plan = request(model="gemma-4-26b-a4b", gpu="nvidia-t4")
+    report = estimate(plan, CATALOG).engine_report
+    assert report["num_blocks"] == 0 and report["kv_cache_verdict"] == "no_room"
+    fitted = fit(plan, CATALOG)
+    assert fitted.verdict == "does_not_fit"
+    assert fitted.engine_error and fitted.engine_error.startswith("Num GPU blocks is 0")
+    assert fit(request(weight_format="isq-q4k"), CATALOG).engine_error is None
