@@ -242,6 +242,24 @@ def media_tokens(model: ModelSpec, images: int, image_tokens: int, audio_seconds
     return tokens
 
 
+# Each parameter component and the tensor group whose bits size it.
+_COMPONENT_GROUPS: dict[str, TensorGroup] = {
+    "token_embedding": "token_embedding",
+    "per_layer_embedding": "per_layer_embedding",
+    "per_layer_model_projection": "projection",
+    "per_layer_projection": "linear",
+    "attention": "attention",
+    "mlp": "mlp",
+    "experts": "experts",
+    "expert_biases": "norm",
+    "router": "router",
+    "norms": "norm",
+    "buffers": "norm",
+    "vision": "encoder",
+    "audio": "encoder",
+}
+
+
 @dataclass(frozen=True)
 class WeightFiles:
     """What a runtime reads from disk for a format: bytes per component and the files' total."""
@@ -250,13 +268,41 @@ class WeightFiles:
     files_bytes: int | None  # None: the weights themselves (safetensors headers are negligible)
 
 
+def _published_bundle(
+    params: ParameterCount, weight_format: WeightFormat, published_bytes: int, mapped_bytes: int | None
+) -> WeightFiles:
+    """A non-GGUF file known by its size only (a .litertlm bundle, encoders inside): norms at the
+    format's bits, the per-layer-embedding table at its publisher's stated bytes where given, and
+    the rest of the file shared evenly over every other parameter (no per-tensor recipe is public)."""
+    counts = {c: getattr(params, c) for c in _COMPONENT_GROUPS if getattr(params, c)}
+    fixed = {c: math.ceil(counts[c] * weight_format.bits_for("norm") / 8) for c in ("norms", "buffers") if c in counts}
+    if mapped_bytes is not None and "per_layer_embedding" in counts:
+        fixed["per_layer_embedding"] = mapped_bytes
+    shared = {c: n for c, n in counts.items() if c not in fixed}
+    left = published_bytes - sum(fixed.values())
+    total = sum(shared.values())
+    component_bytes = dict(fixed) | {c: left * n // total for c, n in shared.items()}
+    # Integer shares leave a few bytes over: they go to the largest tensor group, so the
+    # components add up to the published file exactly.
+    largest = max(shared, key=shared.__getitem__)
+    component_bytes[largest] += published_bytes - sum(component_bytes.values())
+    return WeightFiles(component_bytes, None)
+
+
 def weight_files(
-    model: ModelSpec, weight_format: WeightFormat, text_only: bool, published_bytes: int | None = None
+    model: ModelSpec,
+    weight_format: WeightFormat,
+    text_only: bool,
+    published_bytes: int | None = None,
+    mapped_bytes: int | None = None,
 ) -> WeightFiles:
     """GGUF formats of Gemma 4 are sized tensor by tensor from llama-quantize's rules (core.gguf):
     llama.cpp reads the text file plus an F16 mmproj for the encoders (none with --no-mmproj);
-    Ollama's library blob holds both. Other formats and other families: bits per component."""
+    Ollama's library blob holds both. Other published files: _published_bundle. Other formats and
+    other families: bits per component."""
     ftype = weight_format.gguf_ftype
+    if not ftype and published_bytes is not None:
+        return _published_bundle(count_parameters(model.config), weight_format, published_bytes, mapped_bytes)
     if not ftype or model.config.text_config.model_type != GEMMA4_TEXT:
         return WeightFiles(None, None)
     # Imported here: only GGUF formats need the tensor tables.
@@ -301,21 +347,7 @@ def weight_files(
 def _weights(
     params: ParameterCount, weight_format: WeightFormat, ple_on_host: bool, files: WeightFiles | None = None
 ) -> tuple[WeightComponent, ...]:
-    groups: dict[str, TensorGroup] = {
-        "token_embedding": "token_embedding",
-        "per_layer_embedding": "per_layer_embedding",
-        "per_layer_model_projection": "projection",
-        "per_layer_projection": "linear",
-        "attention": "attention",
-        "mlp": "mlp",
-        "experts": "experts",
-        "expert_biases": "norm",
-        "router": "router",
-        "norms": "norm",
-        "buffers": "norm",
-        "vision": "encoder",
-        "audio": "encoder",
-    }
+    groups = _COMPONENT_GROUPS
     components = []
     for component, group in groups.items():
         count = getattr(params, component)
@@ -431,7 +463,10 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     if weight_format.published_files and published is None:
         raise PlanningError(f"{weight_format.display_name} has no published file for {model.display_name}")
     published_bytes = catalog.published_files[published].size_bytes if published else None
-    files = weight_files(model, weight_format, text_only=drop_encoders, published_bytes=published_bytes)
+    mapped_bytes = policy.mapped_table_bytes(published) if published else None
+    files = weight_files(
+        model, weight_format, text_only=drop_encoders, published_bytes=published_bytes, mapped_bytes=mapped_bytes
+    )
     if policy.quantises_on_load and text.model_type == GEMMA4_TEXT:
         from core.isq import gemma4_isq_component_bytes  # only load-time quantisers need it
 

@@ -251,6 +251,11 @@ class EnginePolicy(ABC):
     # tensor by tensor by core.isq, and tensors it leaves alone take the load dtype.
     quantises_on_load: bool = False
 
+    def mapped_table_bytes(self, published_file_id: str) -> int | None:
+        """Bytes of a published file's per-layer-embedding table as its publisher states them
+        (the table the runtime memory-maps); None: unstated, shared out like any other tensor."""
+        return None
+
     def load_dtype_bytes(self, settings: EngineSettings) -> int:
         """Bytes per weight of the tensors a load-time quantiser leaves unquantised (norms,
         router, encoders): the checkpoint's bf16 unless the runtime upcasts."""

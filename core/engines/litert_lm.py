@@ -32,6 +32,15 @@ PREFILL_CHUNK_TOKENS = 1024
 # On the GPU backend a graph without the int32 cache-parameter input keeps two banks of KV
 # buffers, input and output, swapped every step (LitertState kPingPong); CPU and NPU update in place.
 GPU_PING_PONG_BANKS = 2
+# The embedding tables each generic file memory-maps, as the litert-community model cards state them
+# (decimal GB, 2 dp): "the runtime uses memory mapping to support the 1.12GB of embedding
+# parameters" (gemma-4-E2B-it-litert-lm README); "3.66 GB, which includes a text decoder with
+# 2.24 GB of weights and 0.67 GB of embedding parameters [...] memory mapped" (gemma-4-E4B-it-
+# litert-lm README). Which tables the figure spans is not said (docs/research/litert-lm.md §3).
+MAPPED_EMBEDDING_BYTES = {
+    "litertlm-e2b-generic": 1_120_000_000,
+    "litertlm-e4b-generic": 670_000_000,
+}
 
 
 def default_max_num_tokens(prompt_tokens: int) -> int:
@@ -56,6 +65,10 @@ class LiteRtLmPolicy(EnginePolicy):
     # (EngineSettings::CreateDefault).
     text_only_drops_encoders = True
     input_tables_on_host = True
+
+    def mapped_table_bytes(self, published_file_id: str) -> int | None:
+        # The CPU-peak rows Google publishes fit "file - these bytes" resident (§5 of the note).
+        return MAPPED_EMBEDDING_BYTES.get(published_file_id)
 
     def kv_cache(
         self, layout: KvLayout, prepared: Any, settings: EngineSettings, tokens: Tokens, sequences: Tokens

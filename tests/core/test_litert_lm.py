@@ -6,7 +6,8 @@ import pytest
 
 from core.catalog import load_catalog
 from core.engines.litert_lm import default_max_num_tokens
-from core.estimate import MemoryRequest, PlanningError, estimate, runtime_request
+from core.estimate import MemoryRequest, PlanningError, estimate, memory_profile, runtime_request
+from core.fit import usable_bytes
 from core.launch import launch_command
 from core.runtimes import device_refusal, runtimes_for
 
@@ -117,7 +118,7 @@ def test_more_context_never_needs_less_memory():
     assert totals == sorted(totals)
 
 
-@pytest.mark.parametrize("model", ["gemma-4-e4b", "gemma-4-26b-a4b", "gemma-4-31b"])
+@pytest.mark.parametrize("model", ["gemma-4-26b-a4b", "gemma-4-31b"])
 def test_models_without_a_published_file_are_refused_in_one_line(model):
     with pytest.raises(PlanningError, match="has no published file") as error:
         estimate(request(model=model, gpu="iphone-17-pro"), CATALOG)
@@ -177,3 +178,73 @@ def test_launch_command_uses_the_cli_flags():
 def test_launch_command_picks_the_npu_for_a_chip_file():
     words = shlex.split(command_for(weight_format="litertlm-tensor-g5", gpu="google-pixel-10-pro").command)
     assert "--backend=npu" in words and "gemma-4-E2B-it_Google_Tensor_G5.litertlm" in words
+
+
+def test_e4b_file_is_its_published_size_to_the_byte():
+    """litert-community/gemma-4-E4B-it-litert-lm: gemma-4-E4B-it.litertlm is 3,659,530,240 B (LFS
+    size); E2B's is 2,588,147,712 B. The card's '3.66 GB' agrees to 2 dp."""
+    e4b = estimate(request(model="gemma-4-e4b", context_tokens=2048), CATALOG)
+    assert e4b.files_bytes == 3_659_530_240
+    assert estimate(request(), CATALOG).files_bytes == 2_588_147_712
+    assert round(e4b.files_bytes / 1e9, 2) == 3.66
+
+
+@pytest.mark.parametrize(("model", "mapped_bytes"), [("gemma-4-e2b", 1_120_000_000), ("gemma-4-e4b", 670_000_000)])
+def test_the_mapped_embedding_table_is_the_cards_figure_and_the_rest_is_resident(model, mapped_bytes):
+    """The cards: E2B 'memory mapping to support the 1.12GB of embedding parameters'; E4B '0.67 GB
+    of embedding parameters [...] memory mapped'. Resident weights = file - that table:
+    E4B 3,659,530,240 - 670,000,000 = 2,989,530,240 B; E2B 2,588,147,712 - 1,120,000,000 = 1,468,147,712 B."""
+    result = estimate(request(model=model, context_tokens=2048), CATALOG)
+    ple = next(w for w in result.weights if w.component == "per_layer_embedding")
+    assert (ple.bytes, ple.placement) == (mapped_bytes, "host")
+    assert result.weights_bytes == result.files_bytes - mapped_bytes
+    assert result.weights_bytes == {"gemma-4-e2b": 1_468_147_712, "gemma-4-e4b": 2_989_530_240}[model]
+
+
+def test_e4b_cache_at_the_benchmark_context_by_hand():
+    """gemma4-architecture.md: E4B owns KV in 4 full layers (2 KV heads x 512, fp16: 4 KiB per
+    token) and 20 sliding layers (2 x 256: 2 KiB per token, window 512). At the cards' 2,048
+    tokens: 4 x 4 KiB x 2048 = 32 MiB + 20 x 2 KiB x 512 = 20 MiB = 52 MiB."""
+    assert estimate(request(model="gemma-4-e4b", context_tokens=2048), CATALOG).kv_cache_bytes == 52 * MIB
+
+
+@pytest.mark.parametrize(
+    ("model", "device", "observed_mib"),
+    [
+        # litert-community model cards, CPU backend, 1024 prefill + 256 decode at a 2,048 context,
+        # rusage::ru_maxrss, 'MB' = MiB (LiteRT's MemoryUsageMonitor divides bytes by 1024 twice).
+        ("gemma-4-e4b", "galaxy-s25-ultra", 3283),
+        ("gemma-4-e4b", "cpu-desktop-32gb-ddr5-2ch", 3139),
+        ("gemma-4-e4b", "rpi5-16gb", 3069),
+        ("gemma-4-e2b", "rpi5-16gb", 1546),
+    ],
+)
+def test_google_cpu_peaks_at_the_cards_context(model, device, observed_mib):
+    total_mib = estimate(request(model=model, gpu=device, context_tokens=2048), CATALOG).total_bytes / MIB
+    assert abs(total_mib - observed_mib) <= 250
+
+
+def test_an_evenly_shared_e4b_file_would_miss_google_peaks():
+    """Why the card's mapped figure matters: shared evenly, E4B's PLE table (2,818,572,288 of
+    7,940,540,746 non-norm parameters) would take (3,659,530,240 - 2,240,512) x 2,818,572,288 /
+    7,940,540,746 = 1.298 GB, i.e. 628 MB more mapped and that much less resident than
+    the card says: the prediction would fall some 600 MiB under Google's 3,069-3,283 MiB."""
+    evenly_mapped = (3_659_530_240 - 560_128 * 4) * 2_818_572_288 // 7_940_540_746
+    assert 1_298_000_000 < evenly_mapped < 1_299_000_000
+    result = estimate(request(model="gemma-4-e4b", context_tokens=2048, gpu="rpi5-16gb"), CATALOG)
+    assert (result.total_bytes - (evenly_mapped - 670_000_000)) / MIB < 3069 - 250
+
+
+def test_e4b_runs_where_google_lists_it():
+    """The E4B card lists S26 Ultra, iPhone 17 Pro, Linux Arm + RTX 4090, MacBook Pro M4 Max,
+    Intel Lunar Lake and Raspberry Pi 5 16GB rows for the generic file."""
+    for device in ("galaxy-s25-ultra", "iphone-17-pro", "cpu-desktop-32gb-ddr5-2ch", "nvidia-rtx-4090", "rpi5-16gb"):
+        assert estimate(request(model="gemma-4-e4b", gpu=device, context_tokens=2048), CATALOG).files_bytes == 3_659_530_240
+
+
+def test_the_pi_os_share_is_the_public_free_reading():
+    """runtime.csv sbc: 642 MiB (free -h 'used' on a Pi 5 8 GB, Bookworm desktop, after boot).
+    The Pi 5 8 GB offers 8062 MiB, so 8062 - 642 = 7420 MiB are the planner's to use."""
+    assert CATALOG.runtime("sbc").driver_reserved_bytes == 642 * MIB
+    profile = memory_profile(request(gpu="rpi5-8gb", context_tokens=2048), CATALOG)
+    assert usable_bytes(profile) == 7420 * MIB
