@@ -128,17 +128,18 @@ def test_vllm_31b_blocks_by_hand():
     # Pages: sliding 16 tokens x 16 heads x 256 x 2 (K, V) x 2 B = 262,144 B; full layers
     # (4 heads x 512) get 32-token blocks to match. Layers 50 + 10: group size 10, so 5 sliding
     # groups and 1 full group; a pool block is one page for each of the 10 layers.
-    # In flight: 8192 batched tokens x 2 (async). Sliding blocks per group:
-    # ceil(min(1023 + 16384, 131072) / 16) + 1 = 1088 + 1; full: ceil(131072 / 32) = 4096.
-    blocks = 5 * (math.ceil(17_407 / 16) + 1) + 4096
-    assert blocks == 9541
+    # In flight: no GPU named, so vLLM's step when it cannot read the device, 2048 batched
+    # tokens (arg_utils.py _set_default_args: device_memory = 0), x 2 (async). Sliding blocks
+    # per group: ceil(min(1023 + 4096, 131072) / 16) + 1 = 320 + 1; full: ceil(131072 / 32) = 4096.
+    blocks = 5 * (math.ceil(5119 / 16) + 1) + 4096
+    assert blocks == 5701
     result = vllm(kv_cache_memory_bytes=40 * GIB)
     report = result.engine_report
     assert (report["page_bytes"], report["group_size"], report["kv_cache_groups"]) == (262_144, 10, 6)
     assert report["blocks_per_request"] == blocks
     assert report["num_blocks"] == 40 * GIB // 262_144 // 10 == 16_384
-    assert report["max_concurrency"] == pytest.approx(16_384 / 9541)
-    assert report["kv_cache_tokens"] == int(16_384 / 9541 * 131_072)
+    assert report["max_concurrency"] == pytest.approx(16_384 / 5701)
+    assert report["kv_cache_tokens"] == int(16_384 / 5701 * 131_072)
     assert report["kv_cache_tokens_legacy"] == 16_384 // 6 * 16
     assert result.kv_cache_bytes == blocks * 262_144 * 10
 
