@@ -188,8 +188,14 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
     vllm.add_argument(
         "--kv-cache-memory-bytes", type=_size, help="KV pool per GPU, bytes or with a unit (4.25GiB)"
     )
-    vllm.add_argument("--max-num-batched-tokens", type=int, default=8192, help="tokens per scheduler step")
-    vllm.add_argument("--max-num-seqs", type=int, default=256, help="sequences per scheduler step")
+    vllm.add_argument(
+        "--max-num-batched-tokens", type=int, default=None,
+        help="tokens per scheduler step (default: vLLM's for the GPU, 8192 on one of >= 70 GiB other than an A100, else 2048)",
+    )  # fmt: skip
+    vllm.add_argument(
+        "--max-num-seqs", type=int, default=None,
+        help="sequences per scheduler step (default: vLLM's for the GPU, 1024 on one of >= 70 GiB other than an A100, else 256)",
+    )  # fmt: skip
     vllm.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     vllm.add_argument(
         "--async-scheduling", action=argparse.BooleanOptionalAction, default=True,

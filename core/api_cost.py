@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.catalog import Catalog, CatalogError, _data_dir, _display, _read_csv, load_catalog
 from core.engines.llama_cpp import AUTO_SLOTS
 from core.engines.registry import engine_policy
+from core.engines.vllm import VllmPolicy
 from core.estimate import MemoryRequest, PlanningError
 from core.fit import fit
 from core.throughput import SECONDS_PER_HOUR, TOKENS_PER_MILLION, ThroughputAssumptions, throughput
@@ -172,7 +173,8 @@ def break_even_tokens(cost: SelfHostCost, price: ApiPrice, input_tokens_per_outp
 
 def shipped_concurrency(request: MemoryRequest, catalog: Catalog | None = None) -> int:
     """Requests the plan's runtime serves at once on its device as shipped, at the plan's
-    context: vLLM batches as many as its KV pool holds, up to --max-num-seqs (256); llama-server's
+    context: vLLM batches as many as its KV pool holds, up to --max-num-seqs (its default: 1,024 on
+    a GPU of >= 70 GiB other than an A100, else 256; core.engines.vllm.default_step); llama-server's
     default -np auto gives 4 slots (runtimes.md §3.1); Ollama serves one per model
     (OLLAMA_NUM_PARALLEL 1, §2.3); MLX and transformers: one (their batching is not modelled).
     Never below 1: a plan with no room for a request still prices one (and is refused as not fitting)."""
@@ -180,7 +182,9 @@ def shipped_concurrency(request: MemoryRequest, catalog: Catalog | None = None) 
     most = max(1, fit(request.model_copy(update={"concurrent_sequences": 1}), catalog).max_concurrent_sequences)
     engine = engine_policy(request.engine).id
     if engine == "vllm":
-        return min(most, request.engine_settings.max_num_seqs)
+        accelerator = catalog.accelerator(request.gpu) if request.gpu else None
+        settings = engine_policy(request.engine).device_settings(request.engine_settings, accelerator)
+        return min(most, VllmPolicy.sequence_cap(settings))
     if engine == "llama.cpp" and request.engine_settings.auto_slots:
         return min(most, AUTO_SLOTS)
     return 1

@@ -48,7 +48,8 @@ def request_for(observation: Observation) -> MemoryRequest:
         # Most logs name their slots ("1/1 seqs"): -np was set, not left to auto.
         auto_slots=observation.auto_slots,
         kv_cache_memory_bytes=observation.kv_cache_memory_bytes,
-        max_num_batched_tokens=observation.max_num_batched_tokens or defaults.max_num_batched_tokens,
+        # Unset: vLLM's default for the observation's GPU (VllmPolicy.device_settings).
+        max_num_batched_tokens=observation.max_num_batched_tokens,
         async_scheduling=(
             defaults.async_scheduling if observation.async_scheduling is None else observation.async_scheduling
         ),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.catalog import PHONE_KINDS, Catalog, _data_dir, _read_csv
 from core.engines.base import EngineSettings
 from core.engines.registry import engine_policy
+from core.engines.vllm import VllmPolicy
 from core.engines.vllm_metal import VllmMetalPolicy
 from core.engines.llama_cpp import AUTO_SLOTS, GGML_TYPE_NAMES, LlamaCppPolicy
 from core.estimate import REQUESTED, MemoryEstimate, MemoryRequest, PlanningError
@@ -251,10 +252,16 @@ def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         f"--gpu-memory-utilization {settings.gpu_memory_utilization:g}: vLLM claims this share of every "
         "GPU at start-up whatever the load; the plan's usable memory is that share"
     )
-    args += ["--max-num-batched-tokens", str(settings.max_num_batched_tokens)]
+    # Written always, like --gpu-memory-utilization: vLLM picks its own default from the GPU it
+    # detects and the release it is (8,192 or 2,048 today, other values in older releases), so
+    # the flag makes the server take the step the plan sized its profiling run and windows with.
+    step = VllmPolicy.step_tokens(VllmPolicy().device_settings(settings, plan.accelerator))
+    args += ["--max-num-batched-tokens", str(step)]
+    chosen = "as set" if settings.max_num_batched_tokens is not None else "vLLM's own default for this GPU"
     notes.append(
-        f"--max-num-batched-tokens {settings.max_num_batched_tokens:,}: the step size the plan sizes the "
-        "profiling run and the sliding-window blocks with (vLLM's own default varies by GPU)"
+        f"--max-num-batched-tokens {step:,} ({chosen}): the step size the plan sizes the profiling run and "
+        "the sliding-window blocks with (vLLM serve's default: 8,192 on a GPU of 70 GiB or more other than "
+        "an A100, else 2,048)"
     )
     if settings.block_size != VLLM_DEFAULT_BLOCK_SIZE:
         args += ["--block-size", str(settings.block_size)]
@@ -473,7 +480,15 @@ def _vllm_metal(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     if plan.sequences > 1:
         args += ["--max-num-seqs", str(plan.sequences)]
         notes.append(f"--max-num-seqs {plan.sequences}: the concurrent sequences planned")
-    utilization = VllmMetalPolicy().utilization(plan.settings)
+    # Written only when the plan's step is not the one vllm-metal picks itself: it pins vLLM
+    # 0.27.1, whose default the plan computes from the Mac's RAM as vLLM does
+    # (VllmMetalPolicy.device_memory), so a default step needs no flag.
+    policy = VllmMetalPolicy()
+    step = VllmPolicy.step_tokens(policy.device_settings(plan.settings, plan.accelerator))
+    if step != VllmPolicy.step_tokens(policy.device_settings(EngineSettings(), plan.accelerator)):
+        args += ["--max-num-batched-tokens", str(step)]
+        notes.append(f"--max-num-batched-tokens {step:,}: the step size the plan sizes the profiling run with")
+    utilization = policy.utilization(plan.settings)
     args += ["--gpu-memory-utilization", f"{utilization:g}"]
     notes.append(
         f"--gpu-memory-utilization {utilization:g}: the share of Metal's working-set limit vllm-metal claims "

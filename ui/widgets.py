@@ -99,7 +99,8 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("kv_unified", False, boolean, dump=dump_boolean),
         Param("gpu_util", settings.gpu_memory_utilization, number(0.05, 1.0), dump=lambda v: f"{v:g}", link_when_chosen=True),
         Param("kv_pool_gib", 0.0, number(0, 4096), dump=lambda v: f"{v:g}"),
-        Param("batched_tokens", settings.max_num_batched_tokens, integer(16, 1_048_576)),
+        # 0: unset, so vLLM takes its own default for the GPU (8,192 or 2,048; core/engines/vllm.py).
+        Param("batched_tokens", 0, integer(0, 1_048_576)),
         Param("block", str(settings.block_size), choice(["8", "16", "32", "64", "128"])),
         Param("async", True, boolean, dump=dump_boolean),
         Param("paged_attn", settings.paged_attention, choice(["auto", "on", "off"])),
@@ -287,7 +288,7 @@ def scenario_sidebar(
             )
         if engine == "vllm" or (every_runtime and choice_ == ALL_RUNTIMES):
             st.number_input("kv_cache_memory_bytes (GiB, 0 = from utilisation)", min_value=0.0, max_value=4096.0, step=0.25, key=key("kv_pool_gib"), help="Set the KV pool per GPU directly instead of deriving it from utilisation.")
-            st.number_input("max_num_batched_tokens", min_value=16, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks.")
+            st.number_input("max_num_batched_tokens (0 = vLLM's default for the GPU)", min_value=0, max_value=1_048_576, step=256, key=key("batched_tokens"), help="Tokens per scheduler step: sizes the profiling run and the sliding layers' in-flight blocks. vLLM's own default is 8,192 on a GPU of 70 GiB or more other than an A100, else 2,048 (a Mac's whole RAM counts for vllm-metal).")
             st.selectbox("block_size", ["8", "16", "32", "64", "128"], key=key("block"), help="Tokens per KV block.")
             st.checkbox("async scheduling", key=key("async"), help="Two steps in flight (recent vLLM default): doubles in-flight sliding tokens.")
         if engine == "mistral.rs" or (every_runtime and choice_ == ALL_RUNTIMES):
@@ -346,7 +347,7 @@ def scenario_sidebar(
             # default (vllm-metal: 0.92, core/engines/vllm_metal.py); a chosen 0.9 is 0.9 everywhere.
             **({"gpu_memory_utilization": float(state.value("gpu_util"))} if state.chosen("gpu_util") else {}),
             kv_cache_memory_bytes=pool_bytes if pool_bytes > 0 else None,
-            max_num_batched_tokens=int(state.value("batched_tokens")),
+            max_num_batched_tokens=int(state.value("batched_tokens")) or None,
             block_size=int(state.value("block")),  # type: ignore[arg-type]
             async_scheduling=bool(state.value("async")),
             paged_attention=state.value("paged_attn"),

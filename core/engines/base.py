@@ -89,8 +89,15 @@ class EngineSettings(BaseModel):
     # writes the value, so a plan and the server it starts agree whatever the version.
     gpu_memory_utilization: float = Field(default=0.92, gt=0, le=1, allow_inf_nan=False)
     kv_cache_memory_bytes: int | None = Field(default=None, gt=0, le=2**50)
-    max_num_batched_tokens: int = Field(default=8192, gt=0, le=10**7)
-    max_num_seqs: int = Field(default=256, gt=0, le=10**6)
+    # None: vLLM's own default for the device (VllmPolicy.device_settings fills it in before any
+    # formula reads it): 8,192 tokens and 1,024 sequences on a GPU of >= 70 GiB that is not an
+    # A100, else 2,048 and 256 (`vllm serve`, vllm/engine/arg_utils.py get_batch_defaults).
+    max_num_batched_tokens: int | None = Field(
+        default=None, gt=0, le=10**7, description="vLLM --max-num-batched-tokens; None: vLLM's default for the device"
+    )
+    max_num_seqs: int | None = Field(
+        default=None, gt=0, le=10**6, description="vLLM --max-num-seqs; None: vLLM's default for the device"
+    )
     block_size: Literal[8, 16, 32, 64, 128] = 16
     async_scheduling: bool = True
     disable_hybrid_kv_cache_manager: bool = Field(

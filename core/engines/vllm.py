@@ -24,6 +24,7 @@ from core.kv_cache import TENSORS_PER_LAYER, VLLM_TURBOQUANT
 from core.units import BYTES_PER_GIB
 
 if TYPE_CHECKING:
+    from core.catalog import Accelerator
     from core.estimate import MemoryProfile
 
 # CUDA graphs captured at start-up (vLLM logs "Graph capturing finished ... took N GiB"; commonly
@@ -40,6 +41,28 @@ NO_MEMORY_ERROR = (
     "initializing the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ "
     "for more details."
 )
+
+# `vllm serve`'s scheduler defaults (UsageContext.OPENAI_API_SERVER) when the user sets neither
+# --max-num-batched-tokens nor --max-num-seqs: vllm/engine/arg_utils.py @99d7eb5
+# EngineArgs._set_default_args, `if device_memory >= 70 * GiB_bytes and "a100" not in
+# device_name:` 8192 tokens / 1024 sequences ("For GPUs like H100 and MI300x"), else 2048 / 256;
+# device_memory is current_platform.get_device_total_memory(), 0 (so the small defaults) when it
+# cannot be read. Newer vLLM moves the same table into EngineArgs.get_batch_defaults unchanged
+# (docs/research/runtime-rules.md, vLLM step size). The A100 is kept small because large steps
+# lowered its throughput (vLLM PR #17885).
+LARGE_DEVICE_MIN_BYTES = 70 * BYTES_PER_GIB
+LARGE_DEVICE_STEP = (8192, 1024)  # (max_num_batched_tokens, max_num_seqs)
+SMALL_DEVICE_STEP = (2048, 256)
+SMALL_STEP_DEVICE_NAME = "a100"
+
+
+def default_step(device_memory_bytes: int, device_name: str) -> tuple[int, int]:
+    """vLLM's (max_num_batched_tokens, max_num_seqs) for `vllm serve` on a device that reports
+    `device_memory_bytes` of total memory under `device_name` (0 and "": unknown device)."""
+    if device_memory_bytes >= LARGE_DEVICE_MIN_BYTES and SMALL_STEP_DEVICE_NAME not in device_name.lower():
+        return LARGE_DEVICE_STEP
+    return SMALL_DEVICE_STEP
+
 
 # vLLM's refusal of a TurboQuant dtype for Gemma 4 (vllm#40094, v0.19.2rc1; still so at PR #54599,
 # 2026-08-31: "turboquant is not compatible with sliding-window attention layers").
@@ -131,6 +154,39 @@ class VllmPolicy(EnginePolicy):
             "the cache instead"
         )
 
+    def device_memory(self, accelerator: Accelerator) -> tuple[int, str]:
+        """What vLLM's platform reports for the device: total memory (torch's total_memory, the
+        catalogue's driver-reported bytes) and name."""
+        return accelerator.memory_bytes, accelerator.name
+
+    def device_settings(self, settings: EngineSettings, accelerator: Accelerator | None) -> EngineSettings:
+        """Fill an unset step size and sequence cap with vLLM's default for the device
+        (default_step); without a device, vLLM's own fallback when it cannot read one."""
+        if settings.max_num_batched_tokens is not None and settings.max_num_seqs is not None:
+            return settings
+        memory_bytes, name = self.device_memory(accelerator) if accelerator is not None else (0, "")
+        tokens, seqs = default_step(memory_bytes, name)
+        return settings.model_copy(
+            update={
+                "max_num_batched_tokens": settings.max_num_batched_tokens or tokens,
+                "max_num_seqs": settings.max_num_seqs or seqs,
+            }
+        )
+
+    @staticmethod
+    def step_tokens(settings: EngineSettings) -> int:
+        """max_num_batched_tokens once device_settings has filled it in."""
+        if settings.max_num_batched_tokens is None:
+            raise ValueError("vLLM's max_num_batched_tokens is unset: call device_settings first")
+        return settings.max_num_batched_tokens
+
+    @staticmethod
+    def sequence_cap(settings: EngineSettings) -> int:
+        """max_num_seqs once device_settings has filled it in."""
+        if settings.max_num_seqs is None:
+            raise ValueError("vLLM's max_num_seqs is unset: call device_settings first")
+        return settings.max_num_seqs
+
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         tp = layout.tensor_parallel
         values = {  # per token per layer on one rank
@@ -161,7 +217,7 @@ class VllmPolicy(EnginePolicy):
                 for group, block_tokens in types
             ),
             # Async scheduling keeps a second step's tokens in flight.
-            in_flight_tokens=settings.max_num_batched_tokens * (2 if settings.async_scheduling else 1),
+            in_flight_tokens=self.step_tokens(settings) * (2 if settings.async_scheduling else 1),
         )
 
     def kv_cache(
@@ -190,13 +246,13 @@ class VllmPolicy(EnginePolicy):
         """The profiling run: one step of max_num_batched_tokens tokens (chunked prefill), and
         the sampler's fp32 logits for max_num_seqs sequences; fixed whatever the workload."""
         per_token = forward_values_per_token(text, tensor_parallel) * ACTIVATION_BYTES
-        sampler = tensor_parallel * settings.max_num_seqs * text.vocab_size * LOGIT_BYTES
+        step, seqs = self.step_tokens(settings), self.sequence_cap(settings)
+        sampler = tensor_parallel * seqs * text.vocab_size * LOGIT_BYTES
         return ActivationModel(
-            fixed_bytes=settings.max_num_batched_tokens * per_token + sampler,
+            fixed_bytes=step * per_token + sampler,
             basis=(
-                f"profiling run of {settings.max_num_batched_tokens:,} batched tokens (bf16 "
-                f"activations of the largest layer) plus fp32 sampler logits for "
-                f"{settings.max_num_seqs} sequences (estimate)"
+                f"profiling run of {step:,} batched tokens (bf16 activations of the largest layer) "
+                f"plus fp32 sampler logits for {seqs:,} sequences (estimate)"
             ),
         )
 
@@ -234,10 +290,13 @@ class VllmPolicy(EnginePolicy):
     def one_request_bytes_per_rank(self, profile: MemoryProfile, tokens: Tokens) -> Tokens:
         """KV memory one request of `tokens` tokens needs on one GPU, as vLLM's start-up check
         counts it (kv_cache_utils.py, _max_memory_usage_bytes_from_groups): every block a group
-        holds costs group_size pages. Its sliding windows add one step's max_num_batched_tokens
-        (SlidingWindowSpec.max_memory_usage_bytes), not the two steps async scheduling keeps."""
+        holds costs group_size pages. Its sliding windows add one step's max_num_batched_tokens,
+        whatever async scheduling keeps in flight: vllm/v1/kv_cache_interface.py @bc8282e
+        SlidingWindowSpec.max_memory_usage_bytes reads `min(self.sliding_window - 1 +
+        max_num_batched_tokens, max_model_len)` from the scheduler config and nothing of
+        async_scheduling. vllm-metal hands the same specs to the same check (its grouped path)."""
         paged: PagedLayout = profile.prepared
-        checked = replace(paged, in_flight_tokens=profile.settings.max_num_batched_tokens)
+        checked = replace(paged, in_flight_tokens=self.step_tokens(profile.settings))
         full_blocks, sliding_blocks = checked.blocks_per_request(tokens)
         return paged.page_bytes * paged.group_size * (full_blocks + sliding_blocks)
 

@@ -6,12 +6,14 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from core.architecture import FULL, TextConfig
+from core.devices import TYPED_DEVICE_ID
 from core.engines.base import EngineSettings, KvFigures, KvLayout, Tokens, kv_from_cells, minimum, pad
 from core.engines.vllm import PagedLayout, PagedType, VllmPolicy
 from core.kv_cache import MLX_TURBOQUANT, VLLM_TURBOQUANT
-from core.units import BYTES_PER_GIB
+from core.units import BYTES_PER_GB, BYTES_PER_GIB
 
 if TYPE_CHECKING:
+    from core.catalog import Accelerator
     from core.estimate import MemoryProfile
 
 # Every rule below was read in vllm-project/vllm-metal @211a1e4 (pins vLLM 0.27.1); files and
@@ -52,6 +54,17 @@ class VllmMetalPolicy(VllmPolicy):
                 f'not yet supported" (v1/cache_policy.py @{VLLM_METAL_COMMIT}); the cache stays bf16'
             )
         return None
+
+    def device_memory(self, accelerator: Accelerator) -> tuple[int, str]:
+        """vLLM 0.27.1 picks its step size from the platform's total memory (VllmPolicy's
+        default_step), and vllm-metal's MetalPlatform.get_device_total_memory (platform.py l.76-93
+        @211a1e4) returns psutil.virtual_memory().total, the Mac's whole RAM, under the default
+        VLLM_METAL_MEMORY_FRACTION=auto (envs.py l.22, 41-43), not the Metal working set the
+        catalogue keeps as memory_bytes. Its name, "Apple Silicon (...)" (l.58-73), never
+        contains "a100". A Mac's RAM is its memory_gb_marketing in Apple's binary GB; a typed-in
+        device keeps the typed bytes there in decimal GB (core.devices.typed_accelerator)."""
+        unit = BYTES_PER_GB if accelerator.id == TYPED_DEVICE_ID else BYTES_PER_GIB
+        return round(accelerator.memory_gb_marketing * unit), accelerator.name
 
     def prepare(self, layout: KvLayout, window_tokens: int | None, settings: EngineSettings) -> PagedLayout:
         block = settings.block_size

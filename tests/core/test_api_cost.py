@@ -262,10 +262,13 @@ def test_a_missing_price_column_is_named(data):
 @pytest.mark.parametrize(
     ("engine", "weights", "expected"),
     [
-        # E2B at 8K leaves room for thousands of requests on an H200: vLLM stops at its documented
-        # --max-num-seqs default (256), llama-server at its -np auto slots (4, tools/server README),
-        # Ollama at OLLAMA_NUM_PARALLEL's default (1, envconfig/config.go).
-        ("vllm", "bf16", 256),
+        # E2B at 4K leaves room for more than 1,024 requests on an H200 (at 8K each request's
+        # sliding windows also hold the 2 x 8,192 tokens async scheduling keeps in flight, and
+        # the pool takes about 830): vLLM stops at its
+        # --max-num-seqs default for a GPU of >= 70 GiB that is not an A100 (1024,
+        # vllm/engine/arg_utils.py @99d7eb5 _set_default_args), llama-server at its -np auto
+        # slots (4, tools/server README), Ollama at OLLAMA_NUM_PARALLEL's default (1, envconfig/config.go).
+        ("vllm", "bf16", 1024),
         ("llama.cpp", "gguf-q4_k_m", 4),
         ("ollama", "ollama-q4_k_m", 1),
     ],
@@ -274,7 +277,7 @@ def test_shipped_concurrency_is_each_runtimes_own_cap_when_memory_allows(catalog
     from core.runtimes import default_kv_cache
 
     request = MemoryRequest(
-        model="e2b", engine=engine, weight_format=weights, kv_cache_dtype=default_kv_cache(engine), gpu="h200", context_tokens=8192
+        model="e2b", engine=engine, weight_format=weights, kv_cache_dtype=default_kv_cache(engine), gpu="h200", context_tokens=4096
     )
     assert shipped_concurrency(request, catalog) == expected
 
@@ -282,7 +285,7 @@ def test_shipped_concurrency_is_each_runtimes_own_cap_when_memory_allows(catalog
 def test_shipped_concurrency_is_what_the_kv_pool_holds_below_the_cap(catalog):
     # 31B FP8 (~33 GB of weights) on one H200 at 128K: each request's 10 full-attention layers
     # alone hold 10 x 2 x 4 x 512 x 2 B x 131,072 = 10 GiB (gemma4-architecture.md), so vLLM's
-    # 0.92 x 141 GB pool holds a handful of requests, far short of 256; one more does not fit.
+    # 0.92 x 141 GB pool holds a handful of requests, far short of 1024; one more does not fit.
     request = MemoryRequest(model="31b", engine="vllm", weight_format="fp8", gpu="h200", context_tokens=131072)
     most = shipped_concurrency(request, catalog)
     assert 2 <= most <= 9

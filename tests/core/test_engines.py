@@ -128,17 +128,18 @@ def test_vllm_31b_blocks_by_hand():
     # Pages: sliding 16 tokens x 16 heads x 256 x 2 (K, V) x 2 B = 262,144 B; full layers
     # (4 heads x 512) get 32-token blocks to match. Layers 50 + 10: group size 10, so 5 sliding
     # groups and 1 full group; a pool block is one page for each of the 10 layers.
-    # In flight: 8192 batched tokens x 2 (async). Sliding blocks per group:
-    # ceil(min(1023 + 16384, 131072) / 16) + 1 = 1088 + 1; full: ceil(131072 / 32) = 4096.
-    blocks = 5 * (math.ceil(17_407 / 16) + 1) + 4096
-    assert blocks == 9541
+    # In flight: no GPU named, so vLLM's step when it cannot read the device, 2048 batched
+    # tokens (arg_utils.py _set_default_args: device_memory = 0), x 2 (async). Sliding blocks
+    # per group: ceil(min(1023 + 4096, 131072) / 16) + 1 = 320 + 1; full: ceil(131072 / 32) = 4096.
+    blocks = 5 * (math.ceil(5119 / 16) + 1) + 4096
+    assert blocks == 5701
     result = vllm(kv_cache_memory_bytes=40 * GIB)
     report = result.engine_report
     assert (report["page_bytes"], report["group_size"], report["kv_cache_groups"]) == (262_144, 10, 6)
     assert report["blocks_per_request"] == blocks
     assert report["num_blocks"] == 40 * GIB // 262_144 // 10 == 16_384
-    assert report["max_concurrency"] == pytest.approx(16_384 / 9541)
-    assert report["kv_cache_tokens"] == int(16_384 / 9541 * 131_072)
+    assert report["max_concurrency"] == pytest.approx(16_384 / 5701)
+    assert report["kv_cache_tokens"] == int(16_384 / 5701 * 131_072)
     assert report["kv_cache_tokens_legacy"] == 16_384 // 6 * 16
     assert result.kv_cache_bytes == blocks * 262_144 * 10
 
@@ -249,6 +250,80 @@ def test_vllm_pool_smaller_than_one_request_is_refused_with_the_longest_length_t
     assert fitted.verdict == "does_not_fit" and fitted.shortfall_bytes >= needed - GIB
     assert "estimated maximum model length is 1168" in fitted.engine_error
     assert fitted.max_context_tokens == 1168 and fitted.max_concurrent_sequences == 0
+
+
+# --- vLLM's step size and sequence cap (vllm/engine/arg_utils.py @99d7eb5, _set_default_args) ----
+# `vllm serve` (UsageContext.OPENAI_API_SERVER) with neither flag: 8,192 batched tokens and 1,024
+# sequences when the device reports >= 70 GiB (75,161,927,680 B) and its name has no "a100",
+# else 2,048 and 256; 2,048 and 256 also when no device can be read (device_memory = 0).
+SEVENTY_GIB = 70 * GIB
+
+
+@pytest.mark.parametrize(
+    ("gpu", "step", "seqs"),
+    [
+        ("nvidia-rtx-4090", 2048, 256),  # 24 GiB (nvidia-smi 24,564 MiB), below 70 GiB
+        ("nvidia-a100-80gb-sxm", 2048, 256),  # 80 GiB, but an A100 (vLLM PR #17885)
+        ("nvidia-h100-sxm", 8192, 1024),  # 81,559 MiB = 79.6 GiB
+        ("nvidia-h200-sxm", 8192, 1024),  # 141 GB
+        (None, 2048, 256),  # no device named: vLLM's fallback when it cannot read one
+    ],
+)
+def test_vllm_takes_its_own_step_and_sequence_cap_for_the_gpu(gpu, step, seqs):
+    from core.engines.vllm import VllmPolicy
+
+    accelerator = CATALOG.accelerator(gpu) if gpu else None
+    if accelerator is not None:
+        assert (accelerator.memory_bytes >= SEVENTY_GIB) == (gpu != "nvidia-rtx-4090")
+    settings = VllmPolicy().device_settings(EngineSettings(), accelerator)
+    assert (settings.max_num_batched_tokens, settings.max_num_seqs) == (step, seqs)
+    # Async scheduling keeps two of those steps in each sliding window.
+    report = vllm(gpu=gpu, kv_cache_memory_bytes=40 * GIB).engine_report
+    assert report["in_flight_tokens"] == 2 * step
+
+
+def test_vllm_keeps_a_step_and_cap_the_user_set_on_any_gpu():
+    from core.engines.vllm import VllmPolicy
+
+    h100 = CATALOG.accelerator("nvidia-h100-sxm")
+    settings = VllmPolicy().device_settings(EngineSettings(max_num_batched_tokens=4096, max_num_seqs=8), h100)
+    assert (settings.max_num_batched_tokens, settings.max_num_seqs) == (4096, 8)
+    # One set, the other still vLLM's default for the GPU.
+    settings = VllmPolicy().device_settings(EngineSettings(max_num_batched_tokens=4096), h100)
+    assert (settings.max_num_batched_tokens, settings.max_num_seqs) == (4096, 1024)
+
+
+# 31B: hidden 5,376, MLP 21,504 (the largest layer: 3 x 21,504 gate/up/product values, above
+# full attention's 2 x 32 x 512 + 2 x 4 x 512 = 36,864), no per-layer inputs, vocab 262,144.
+# core/engines/vllm.py's profiling run: step x (3 x 5,376 + 3 x 21,504) values x 2 B, plus
+# max_num_seqs x 262,144 fp32 sampler logits.
+GEMMA4_31B_PROFILE_BYTES_PER_TOKEN = (3 * 5376 + 3 * 21_504) * 2
+GEMMA4_VOCAB_LOGIT_BYTES = 262_144 * 4
+
+
+def test_vllm_profiling_run_follows_the_gpus_default_step():
+    assert GEMMA4_31B_PROFILE_BYTES_PER_TOKEN == 161_280
+    small = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB)
+    large = vllm(gpu="nvidia-h100-sxm", kv_cache_memory_bytes=GIB)
+    # 2,048 x 161,280 + 256 x 1,048,576 and 8,192 x 161,280 + 1,024 x 1,048,576.
+    assert small.activations_bytes == 2048 * 161_280 + 256 * GEMMA4_VOCAB_LOGIT_BYTES == 598_736_896
+    assert large.activations_bytes == 8192 * 161_280 + 1024 * GEMMA4_VOCAB_LOGIT_BYTES == 2_394_947_584
+    # Set by hand, the step is the same on both GPUs; only the cap still differs.
+    pinned = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB, max_num_batched_tokens=8192)
+    assert pinned.activations_bytes == 8192 * 161_280 + 256 * GEMMA4_VOCAB_LOGIT_BYTES
+
+
+def test_vllm_start_check_counts_one_step_whatever_async_scheduling_keeps():
+    # vllm/v1/kv_cache_interface.py @bc8282e SlidingWindowSpec.max_memory_usage_bytes: one
+    # request's window is min(W - 1 + max_num_batched_tokens, max_model_len); nothing of async
+    # scheduling. On an H100 (step 8,192), 31B at 131,072 tokens: 5 x (ceil(9215 / 16) + 1) +
+    # 4096 = 6,981 blocks of 10 pages of 262,144 B, with async scheduling on or off. The pool
+    # itself holds the two steps in flight: 5 x (ceil(17,407 / 16) + 1) + 4096 = 9,541 blocks.
+    needed = 262_144 * 10 * (5 * (math.ceil(9215 / 16) + 1) + 4096)
+    for async_scheduling, pool_blocks in ((True, 9541), (False, 6981)):
+        report = vllm(gpu="nvidia-h100-sxm", kv_cache_memory_bytes=GIB, async_scheduling=async_scheduling).engine_report
+        assert report["kv_cache_needed_bytes"] == needed == 18_300_272_640
+        assert report["blocks_per_request"] == pool_blocks
 
 
 def test_vllm_does_not_load_gguf():

@@ -91,6 +91,26 @@ def test_vllm_counts_media_and_thinking_in_max_model_len_and_writes_its_settings
 
 
 @pytest.mark.parametrize(
+    ("gpu", "knobs", "step"),
+    [
+        # vllm/engine/arg_utils.py @99d7eb5 _set_default_args: `vllm serve` picks 8,192 on a GPU of
+        # >= 70 GiB other than an A100, else 2,048; the command writes the plan's step either way.
+        ("nvidia-rtx-4090", {}, "2048"),
+        ("nvidia-a100-80gb-sxm", {}, "2048"),
+        ("nvidia-h100-sxm", {}, "8192"),
+        ("nvidia-h100-sxm", {"max_num_batched_tokens": 4096}, "4096"),
+    ],
+)
+def test_vllm_writes_the_step_the_plan_sized_its_profiling_run_with(gpu, knobs, step):
+    _, launch = plan(
+        model="e4b", engine="vllm", weight_format="bf16", gpu=gpu, context_tokens=8192, engine_settings=knobs
+    )
+    assert value(launch.command, "--max-num-batched-tokens") == step
+    (note,) = [n for n in launch.notes if n.startswith("--max-num-batched-tokens")]
+    assert ("as set" in note) == bool(knobs)
+
+
+@pytest.mark.parametrize(
     ("model", "weights", "repo"),
     [("31b", "nvfp4-mlp-only", "nvidia/Gemma-4-31B-IT-NVFP4"), ("26b-a4b", "nvfp4-experts-only", "nvidia/Gemma-4-26B-A4B-NVFP4")],
 )

@@ -190,3 +190,58 @@ def test_launch_command_one_sequence_leaves_max_num_seqs_out():
         "vllm", "serve", "mlx-community/gemma-4-31b-it-4bit",
         "--max-model-len", "8192", "--gpu-memory-utilization", "0.8",
     ]
+
+
+# --- Step size: vLLM 0.27.1's `vllm serve` default from the Mac's whole RAM -------------------
+# vllm/engine/arg_utils.py (@99d7eb5 _set_default_args): 8,192 batched tokens and 1,024 sequences
+# when the platform reports >= 70 GiB, else 2,048 and 256. vllm-metal @211a1e4 platform.py
+# l.76-93: get_device_total_memory = psutil.virtual_memory().total (VLLM_METAL_MEMORY_FRACTION
+# is "auto" by default, envs.py l.22), the whole RAM, not the Metal working set.
+@pytest.mark.parametrize(
+    ("mac", "ram_bytes", "step", "seqs"),
+    [
+        ("apple-m4-pro-64gb", 64 * GIB, 2048, 256),  # 64 GiB < 70 GiB (its working set is 48 GiB)
+        ("apple-m2-max-96gb", 96 * GIB, 8192, 1024),  # 96 GiB >= 70 GiB, though its working set is 72 GiB
+        (MAC, 128 * GIB, 8192, 1024),  # 128 GiB (working set 96 GiB)
+    ],
+)
+def test_step_and_sequence_cap_follow_the_macs_ram(mac, ram_bytes, step, seqs):
+    from core.engines.vllm_metal import VllmMetalPolicy
+
+    accelerator = CATALOG.accelerator(mac)
+    assert VllmMetalPolicy().device_memory(accelerator)[0] == ram_bytes
+    settings = VllmMetalPolicy().device_settings(EngineSettings(), accelerator)
+    assert (settings.max_num_batched_tokens, settings.max_num_seqs) == (step, seqs)
+
+
+def test_typed_in_mac_ram_gives_the_same_step():
+    from core.devices import TypedDevice, typed_accelerator
+    from core.engines.vllm_metal import VllmMetalPolicy
+
+    for ram_gib, step in ((64, 2048), (96, 8192)):
+        accelerator = typed_accelerator(TypedDevice(memory_bytes=ram_gib * GIB, kind="apple"))
+        settings = VllmMetalPolicy().device_settings(EngineSettings(), accelerator)
+        assert settings.max_num_batched_tokens == step
+
+
+def test_31b_sliding_windows_hold_the_macs_steps_in_flight():
+    """31B on a 64 GB Mac: step 2,048, two in flight (async scheduling): sliding blocks per
+    group ceil(min(1023 + 4096, 8192) / 16) + 1 = 321; full ceil(8192 / 32) = 256; 5 sliding
+    groups + 1 full. On the 128 GB Mac: ceil(min(1023 + 16384, 8192) / 16) + 1 = 513."""
+    small = estimate(request(model="gemma-4-31b", context_tokens=8192, gpu="apple-m4-pro-64gb"), CATALOG)
+    large = estimate(request(model="gemma-4-31b", context_tokens=8192), CATALOG)
+    assert small.engine_report["in_flight_tokens"] == 4096
+    assert small.engine_report["blocks_per_request"] == 5 * 321 + 256
+    assert large.engine_report["in_flight_tokens"] == 16_384
+    assert large.engine_report["blocks_per_request"] == 5 * 513 + 256
+
+
+def test_launch_writes_the_step_only_when_it_is_not_vllm_metals_own():
+    default = request(model="gemma-4-31b", context_tokens=8192, gpu="apple-m4-pro-64gb")
+    assert "--max-num-batched-tokens" not in launch_command(default, estimate(default, CATALOG), CATALOG).command
+    chosen = request(
+        model="gemma-4-31b", context_tokens=8192, gpu="apple-m4-pro-64gb",
+        engine_settings=EngineSettings(max_num_batched_tokens=8192),
+    )
+    tokens = shlex.split(launch_command(chosen, estimate(chosen, CATALOG), CATALOG).command)
+    assert tokens[tokens.index("--max-num-batched-tokens") + 1] == "8192"

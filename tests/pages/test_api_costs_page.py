@@ -122,13 +122,14 @@ def test_every_input_has_a_tooltip():
 
 
 def test_concurrency_nobody_chose_is_what_the_runtime_serves_at_once():
-    # E2B BF16 at 4K leaves an H100 room for far more than 256 requests: vLLM batches up to its
-    # --max-num-seqs default, 256, so that is the load priced, and the sidebar shows it.
-    plan = {**{k: v for k, v in H100_PLAN.items() if k != "seqs"}, "model": "gemma-4-e2b", "weights": "bf16"}
+    # E2B BF16 at 2K leaves an H100 room for more than 1,024 requests: vLLM batches up to its
+    # --max-num-seqs default on a GPU of >= 70 GiB other than an A100, 1,024 (vllm/engine/
+    # arg_utils.py _set_default_args), so that is the load priced, and the sidebar shows it.
+    plan = {**{k: v for k, v in H100_PLAN.items() if k != "seqs"}, "model": "gemma-4-e2b", "weights": "bf16", "ctx": "2048"}
     app = open_page(**plan)
     assert not app.exception and not app.error
-    assert app.number_input(key="api_seqs").value == 256
-    assert any("Priced at 256 request(s) at once" in c.value for c in app.caption)
+    assert app.number_input(key="api_seqs").value == 1024
+    assert any("Priced at 1,024 request(s) at once" in c.value for c in app.caption)
     # llama-server: its four default slots (-np auto).
     app = open_page(**{**plan, "engine": "llama.cpp", "weights": "gguf-q4_k_m", "kv": "fp16"})
     assert not app.exception and not app.error
