@@ -473,7 +473,8 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
         component_bytes = gemma4_isq_component_bytes(
             model.config, weight_format.isq_type, policy.load_dtype_bytes(settings)
         )
-        files = WeightFiles(component_bytes, None)
+        # What is read from disk is the bf16 checkpoint, whatever ISQ makes of it in memory.
+        files = WeightFiles(component_bytes, params.checkpoint_values * 2)
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")

@@ -220,3 +220,11 @@ def test_no_room_for_a_block_is_mistralrs_own_start_error():
     assert fitted.verdict == "does_not_fit"
     assert fitted.engine_error and fitted.engine_error.startswith("Num GPU blocks is 0")
     assert fit(request(weight_format="isq-q4k"), CATALOG).engine_error is None
+
+
+def test_isq_reads_the_bf16_checkpoint_from_disk():
+    # mistral.rs downloads google/gemma-4-31B-it's safetensors (62,546,177,752 B) and quantises
+    # them in memory: the download is the checkpoint, the resident weights the ISQ bytes.
+    result = estimate(request(weight_format="isq-q4k"), CATALOG)
+    assert result.files_bytes == GEMMA4_31B_CHECKPOINT_BYTES
+    assert result.weights_bytes < GEMMA4_31B_CHECKPOINT_BYTES / 3
