@@ -147,3 +147,16 @@ def test_device_fit_on_ios_safari_says_what_the_tab_refuses_and_why(open_app, tm
     e2b_q4 = [r for r in rows if "E2B" in r["model"] and "q4" in r["weight format"].lower()]
     assert e2b_q4 and all("maxBufferSize" in r["reason"] and "1.17 GB" in r["reason"] for r in e2b_q4)
     assert any("31B" in r["model"] and "no ONNX export" in r["reason"] for r in rows)
+
+
+def test_the_planner_gives_a_mistralrs_command_and_the_link_keeps_its_paged_attention_choice(open_app):
+    """An ML engineer plans 31B under mistral.rs on an H100 with ISQ Q4K and PagedAttention off:
+    the launch command carries --isq q4k and --paged-attn off, and the page's own link reopens it."""
+    page = open_app("planner?models=31b&engine=mistral.rs&weights=isq-q4k&gpus=h100&ctx=8192&paged_attn=off")
+    command = page.locator('[data-testid="stCode"]').filter(has_text="mistralrs serve").first
+    expect(command).to_be_visible(timeout=60_000)
+    text = command.inner_text()
+    # mistral.rs README @9e92262: `mistralrs serve -m google/gemma-4-31B-it`; --isq by type name.
+    assert "mistralrs serve -m google/gemma-4-31B-it --isq q4k" in text
+    assert "--paged-attn off" in text
+    assert "paged_attn=off" in page.url
