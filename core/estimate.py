@@ -597,6 +597,8 @@ def sequence_tokens_for(request: MemoryRequest, model: ModelSpec) -> tuple[int, 
 
 
 REQUESTED = "the request"
+# Runtimes whose launch command caps the running sequences at the plan's (vLLM --max-num-seqs).
+SEQUENCE_CAP_ENGINES = frozenset({"vllm", "vllm-metal"})
 
 
 def runtime_request(request: MemoryRequest, catalog: Catalog) -> tuple[MemoryRequest, str]:
@@ -622,6 +624,12 @@ def runtime_request(request: MemoryRequest, catalog: Catalog) -> tuple[MemoryReq
         predicted = predicted_vram_bytes(profile.files_bytes, model.config.text_config, context_total)
         batch = auto_num_batch(context_total, predicted, available)
         update["engine_settings"] = request.engine_settings.model_copy(update={"n_ubatch": batch})
+    if policy.id in SEQUENCE_CAP_ENGINES and request.engine_settings.max_num_seqs is None:
+        # The launch command writes --max-num-seqs as the planned sequences (core.launch), so
+        # the server's profiling run samples that many, not vLLM's default cap for the device.
+        update["engine_settings"] = request.engine_settings.model_copy(
+            update={"max_num_seqs": request.concurrent_sequences}
+        )
     return request.model_copy(update=update), source
 
 

@@ -191,9 +191,24 @@ class _Plan:
     def sequences(self) -> int:
         return self.result.concurrent_sequences
 
+    @property
+    def sequence_cap(self) -> int:
+        """vLLM's --max-num-seqs: the cap the user set, else the planned sequences (the plan's
+        profiling run samples as many: core.estimate.runtime_request)."""
+        return self.settings.max_num_seqs or self.sequences
+
     def offload_flags(self, method: str) -> str | None:
         offload = self.fit.offload if self.fit is not None else None
         return offload.flags if offload is not None and offload.method == method else None
+
+
+def _sequence_cap_note(plan: _Plan) -> str:
+    if plan.settings.max_num_seqs:
+        return f"--max-num-seqs {plan.sequence_cap}: the cap you set (the plan's profiling run samples as many)"
+    return (
+        f"--max-num-seqs {plan.sequence_cap}: the concurrent sequences planned; the profiling run samples "
+        "as many, as the plan does (left out, vLLM's default cap for the device: 1,024 or 256)"
+    )
 
 
 def _placeholder(what: str) -> str:
@@ -244,8 +259,8 @@ def _vllm(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         f"{result.context_tokens:,}, media {result.media_tokens:,}, thinking "
         f"{plan.tokens - result.context_tokens - result.media_tokens:,})"
     )
-    args += ["--max-num-seqs", str(plan.sequences)]
-    notes.append(f"--max-num-seqs {plan.sequences}: the concurrent sequences planned")
+    args += ["--max-num-seqs", str(plan.sequence_cap)]
+    notes.append(_sequence_cap_note(plan))
     args += ["--tensor-parallel-size", str(result.gpus)]
     args += ["--gpu-memory-utilization", f"{settings.gpu_memory_utilization:g}"]
     notes.append(
@@ -477,9 +492,8 @@ def _vllm_metal(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     )  # fmt: skip
     args = ["vllm", "serve", repo, "--max-model-len", str(plan.tokens)]
     notes.append(f"--max-model-len {plan.tokens:,}: the tokens one request holds")
-    if plan.sequences > 1:
-        args += ["--max-num-seqs", str(plan.sequences)]
-        notes.append(f"--max-num-seqs {plan.sequences}: the concurrent sequences planned")
+    args += ["--max-num-seqs", str(plan.sequence_cap)]
+    notes.append(_sequence_cap_note(plan))
     # Written only when the plan's step is not the one vllm-metal picks itself: it pins vLLM
     # 0.27.1, whose default the plan computes from the Mac's RAM as vLLM does
     # (VllmMetalPolicy.device_memory), so a default step needs no flag.

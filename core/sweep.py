@@ -11,6 +11,7 @@ import pandas as pd
 from core.catalog import Catalog, load_catalog
 from core.engines.base import EngineSettings
 from core.estimate import (
+    SEQUENCE_CAP_ENGINES,
     MemoryProfile,
     MemoryRequest,
     PlanningError,
@@ -177,8 +178,12 @@ def _runtime_groups(
     catalog: Catalog,
 ) -> list[tuple[MemoryProfile, np.ndarray]]:
     """Grid points by the profile they run with: one for most runtimes; Ollama picks its batch
-    size (and with it the sliding cache and compute buffer) from each point's context."""
-    if profile.policy.id != "ollama":
+    size (and with it the sliding cache and compute buffer) from each point's context, and vLLM's
+    sampler pass follows each point's sequences (its --max-num-seqs) unless the user set a cap."""
+    per_point = profile.policy.id == "ollama" or (
+        profile.policy.id in SEQUENCE_CAP_ENGINES and request.engine_settings.max_num_seqs is None
+    )
+    if not per_point:
         return [(profile, np.arange(len(tokens)))]
     groups: dict[EngineSettings, list[int]] = {}
     for index, (sequence_tokens, sequences) in enumerate(zip(tokens.tolist(), batch.tolist())):

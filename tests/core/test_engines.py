@@ -303,14 +303,19 @@ GEMMA4_VOCAB_LOGIT_BYTES = 262_144 * 4
 
 def test_vllm_profiling_run_follows_the_gpus_default_step():
     assert GEMMA4_31B_PROFILE_BYTES_PER_TOKEN == 161_280
-    small = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB)
-    large = vllm(gpu="nvidia-h100-sxm", kv_cache_memory_bytes=GIB)
+    # With the device's own sequence cap (256 below 70 GiB, 1,024 above) set explicitly:
+    small = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB, max_num_seqs=256)
+    large = vllm(gpu="nvidia-h100-sxm", kv_cache_memory_bytes=GIB, max_num_seqs=1024)
     # 2,048 x 161,280 + 256 x 1,048,576 and 8,192 x 161,280 + 1,024 x 1,048,576.
     assert small.activations_bytes == 2048 * 161_280 + 256 * GEMMA4_VOCAB_LOGIT_BYTES == 598_736_896
     assert large.activations_bytes == 8192 * 161_280 + 1024 * GEMMA4_VOCAB_LOGIT_BYTES == 2_394_947_584
-    # Set by hand, the step is the same on both GPUs; only the cap still differs.
-    pinned = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB, max_num_batched_tokens=8192)
+    # Set by hand, the step is the same on both GPUs.
+    pinned = vllm(gpu="nvidia-rtx-4090", kv_cache_memory_bytes=GIB, max_num_batched_tokens=8192, max_num_seqs=256)
     assert pinned.activations_bytes == 8192 * 161_280 + 256 * GEMMA4_VOCAB_LOGIT_BYTES
+    # Unset, the cap is the plan's own sequences, as the launch command writes --max-num-seqs:
+    # one sequence samples one vocabulary of fp32 logits.
+    planned = vllm(gpu="nvidia-h100-sxm", kv_cache_memory_bytes=GIB)
+    assert planned.activations_bytes == 8192 * 161_280 + 1 * GEMMA4_VOCAB_LOGIT_BYTES
 
 
 def test_vllm_start_check_counts_one_step_whatever_async_scheduling_keeps():

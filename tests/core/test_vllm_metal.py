@@ -183,12 +183,14 @@ def test_launch_command_flags():
     assert any("install.sh" in note for note in command.notes)
 
 
-def test_launch_command_one_sequence_leaves_max_num_seqs_out():
+def test_launch_command_caps_one_sequence_as_planned():
+    # --max-num-seqs is always written: left out, vLLM 0.27.1's default cap (1,024 on a 128 GB
+    # Mac) would run a profiling pass the plan does not count.
     req = request(model="gemma-4-31b", context_tokens=8192, engine_settings=EngineSettings(gpu_memory_utilization=0.8))
     command = launch_command(req, estimate(req, CATALOG), CATALOG)
     assert shlex.split(command.command) == [
         "vllm", "serve", "mlx-community/gemma-4-31b-it-4bit",
-        "--max-model-len", "8192", "--gpu-memory-utilization", "0.8",
+        "--max-model-len", "8192", "--max-num-seqs", "1", "--gpu-memory-utilization", "0.8",
     ]
 
 
