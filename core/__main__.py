@@ -54,6 +54,7 @@ FLAGS = {
     "block_size": "--block-size",
     "paged_attention": "--paged-attn",
     "pa_memory_fraction": "--pa-memory-fraction",
+    "pa_context_tokens": "--pa-context-len",
 }
 
 
@@ -214,6 +215,10 @@ def _scenario_flags(parser: argparse.ArgumentParser, *, matrix: bool) -> None:
         "--pa-memory-fraction", type=float, default=0.9,
         help="share of total VRAM the PagedAttention pool fills, less what is in use after loading (default 0.9)",
     )
+    mistralrs.add_argument(
+        "--pa-context-len", type=int, default=None,
+        help="a PagedAttention pool of exactly this many tokens, all sequences together (instead of the share)",
+    )
     parser.add_argument_group("transformers.js").add_argument(
         "--browser-backend", choices=get_args(EngineSettings.model_fields["browser_backend"].annotation), default="auto",
         help="the device option: webgpu or wasm; auto: WebGPU where the browser has it (q8 on wasm), else wasm",
@@ -348,6 +353,7 @@ def _request(args: argparse.Namespace, catalog: Catalog, accelerator: Accelerato
             disable_hybrid_kv_cache_manager=args.disable_hybrid_kv_cache_manager,
             paged_attention=args.paged_attn,
             pa_memory_fraction=args.pa_memory_fraction,
+            pa_context_tokens=args.pa_context_len,
             browser_backend=args.browser_backend,
         )
         return MemoryRequest(

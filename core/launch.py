@@ -712,15 +712,28 @@ def _mistralrs(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         notes.append(f"--paged-attn {'on' if paged else 'off'}: auto is on for CUDA only")
     if paged:
         fraction = plan.settings.pa_memory_fraction
-        if fraction != MISTRALRS_DEFAULT_PA_FRACTION:
-            args += ["--pa-memory-fraction", f"{fraction:g}"]
         pool = settings.get("kv_cache_memory_bytes")
-        notes.append(
-            f"PagedAttention pool: {fraction:g} x total VRAM less what is in use after loading and the "
-            f"{settings.get('activation_reservation_bytes', 0) / BYTES_PER_GIB:,.2f} GiB activation reservation"
-            + (f" = {pool / BYTES_PER_GIB:,.2f} GiB, {settings.get('kv_cache_tokens', 0):,} tokens for all sequences" if pool is not None else "")
-            + "; --pa-context-len N sizes it to N tokens instead"
+        pool_text = (
+            f" = {pool / BYTES_PER_GIB:,.2f} GiB, {settings.get('kv_cache_tokens', 0):,} tokens for all sequences"
+            if pool is not None
+            else ""
         )
+        context_tokens = plan.settings.pa_context_tokens
+        if context_tokens is not None:
+            args += ["--pa-context-len", str(context_tokens)]
+            notes.append(
+                f"--pa-context-len {context_tokens}: a pool of exactly that many tokens{pool_text}, instead of "
+                f"{MISTRALRS_DEFAULT_PA_FRACTION:g} of the GPU; mistral.rs refuses to start if it is not safely available"
+            )
+        else:
+            if fraction != MISTRALRS_DEFAULT_PA_FRACTION:
+                args += ["--pa-memory-fraction", f"{fraction:g}"]
+            notes.append(
+                f"PagedAttention pool: {fraction:g} x total VRAM less what is in use after loading and the "
+                f"{settings.get('activation_reservation_bytes', 0) / BYTES_PER_GIB:,.2f} GiB activation reservation"
+                + pool_text
+                + "; --pa-context-len N sizes it to N tokens instead"
+            )
         if plan.result.kv_cache_dtype == "fp8":
             args += ["--pa-cache-type", "f8e4m3"]
             notes.append("--pa-cache-type f8e4m3: the PagedAttention cache in FP8 (compute capability 8.0 or newer, or Metal)")

@@ -23,7 +23,7 @@ SHARED_PARAMS = frozenset(
         "model", "models", "engine", "weights", "kv", "ctx", "seqs", "images", "image_tokens", "audio",
         "thinking", "ple_host", "text_only", "ubatch", "swa_full", "kv_unified", "gpu_util", "kv_pool_gib",
         "batched_tokens", "block", "async", "gpu", "gpus", "count", "dev_mem", "dev_kind", "dev_bw",
-        "host_gib", "custom", "paged_attn", "pa_fraction", "browser_backend", "dev_webgpu", "dev_max_buffer",
+        "host_gib", "custom", "paged_attn", "pa_fraction", "pa_ctx", "browser_backend", "dev_webgpu", "dev_max_buffer",
         "dev_max_binding",
     }
 )

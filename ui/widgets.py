@@ -105,6 +105,7 @@ def scenario_params(catalog: Catalog, *, many_models: bool, gpu_mode: GpuMode) -
         Param("async", True, boolean, dump=dump_boolean),
         Param("paged_attn", settings.paged_attention, choice(["auto", "on", "off"])),
         Param("pa_fraction", settings.pa_memory_fraction, number(0.05, 1.0), dump=lambda v: f"{v:g}"),
+        Param("pa_ctx", 0, integer(0, 10_000_000)),
         Param("browser_backend", settings.browser_backend, choice(list(BROWSER_BACKENDS))),
     ]
     if gpu_mode == "many":
@@ -301,6 +302,11 @@ def scenario_sidebar(
                 "mistral.rs --pa-memory-fraction", 0.05, 1.0, step=0.01, key=key("pa_fraction"),
                 help="With PagedAttention: the pool fills this share of total VRAM less what is in use after loading.",
             )
+            st.number_input(
+                "mistral.rs --pa-context-len (0 = the share above)", min_value=0, max_value=10_000_000, step=1024,
+                key=key("pa_ctx"),
+                help="With PagedAttention: a pool of exactly this many tokens for all sequences together.",
+            )
         if engine == "transformers.js" or (every_runtime and choice_ == ALL_RUNTIMES and "transformers.js" in running):
             st.selectbox(
                 "transformers.js backend (device)", list(BROWSER_BACKENDS), format_func=BROWSER_BACKENDS.get,
@@ -352,6 +358,7 @@ def scenario_sidebar(
             async_scheduling=bool(state.value("async")),
             paged_attention=state.value("paged_attn"),
             pa_memory_fraction=float(state.value("pa_fraction")),
+            pa_context_tokens=int(state.value("pa_ctx")) or None,
             browser_backend=state.value("browser_backend"),
         ),
     )

@@ -124,6 +124,13 @@ class EngineSettings(BaseModel):
         description="mistral.rs --pa-memory-fraction: the PagedAttention pool fills this share of total VRAM "
         "less what is in use after loading (MemoryGpuConfig::Utilization(0.9) when no --pa-* flag is given)",
     )
+    pa_context_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=10**8,
+        description="mistral.rs --pa-context-len: a PagedAttention pool of exactly this many tokens (all "
+        "sequences together) instead of a share of VRAM (MemoryGpuConfig::ContextSize)",
+    )
     # transformers.js
     browser_backend: Literal["auto", "webgpu", "wasm"] = Field(
         default="auto",

@@ -237,23 +237,38 @@ class MistralRsPolicy(EnginePolicy):
         return profile.allowance.driver_reserved_bytes + profile.overhead_bytes + profile.weights_bytes
 
     def pool_bytes(self, profile: MemoryProfile, memory_bytes: int) -> int:
-        """The PagedAttention pool in whole MiB, as calculate_cache_config sizes it."""
-        total_mib = memory_bytes / MIB
-        used = self._used_after_load(profile)
-        reserved = profile.activations.fixed_bytes
-        reserved_mib = math.ceil(reserved / MIB)
-        pool_mib = max(math.floor(total_mib * profile.settings.pa_memory_fraction - used / MIB), 0)
-        pool_mib = max(pool_mib - reserved_mib, 0)
+        """The PagedAttention pool in whole MiB, as calculate_cache_config sizes it: the tokens
+        asked for (--pa-context-len; on CUDA a request over what is safely available is a start
+        error), else a share of total memory less what is in use, capped by what is safely
+        available on CUDA and by the trained context's worth on Metal."""
+        pool = self.requested_pool_bytes(profile)
+        if pool is None:
+            used = self._used_after_load(profile)
+            pool_mib = max(math.floor(memory_bytes / MIB * profile.settings.pa_memory_fraction - used / MIB), 0)
+            pool = max(pool_mib - math.ceil(profile.activations.fixed_bytes / MIB), 0) * MIB
+            if profile.settings.mistralrs_device != "metal":
+                pool = min(pool, self.safely_available_bytes(profile, memory_bytes))
         if profile.settings.mistralrs_device == "metal":
-            # --paged-attn on on Metal: no post-load free-memory cap, but the pool is capped at
-            # the model's max_seq_len worth of tokens ("Metal: capping KV cache from ... MB").
+            # No post-load cap on Metal, but at most the model's max_seq_len worth of tokens
+            # ("Metal: capping KV cache from ... MB").
             trained = profile.model.max_context_tokens
-            token_cap_mib = math.floor(trained * self.bytes_per_token_all_layers(profile.kv_layout) / MIB)
-            return min(pool_mib, token_cap_mib) * MIB
-        free = max(memory_bytes - used, 0)
+            pool = min(pool, math.floor(trained * self.bytes_per_token_all_layers(profile.kv_layout) / MIB) * MIB)
+        return pool
+
+    def requested_pool_bytes(self, profile: MemoryProfile) -> int | None:
+        """--pa-context-len N: ceil(N x bytes per token of every layer / MiB) MiB (ctxt_to_blocks,
+        then div_ceil(SIZE_IN_MB)); None when the pool is a share of VRAM."""
+        tokens = profile.settings.pa_context_tokens
+        if tokens is None:
+            return None
+        return math.ceil(tokens * self.bytes_per_token_all_layers(profile.kv_layout) / MIB) * MIB
+
+    def safely_available_bytes(self, profile: MemoryProfile, memory_bytes: int) -> int:
+        """What calculate_cache_config lets a pool take on CUDA after loading: free less
+        max(2% of it, 512 MiB), less the activation reservation, in whole MiB."""
+        free = max(memory_bytes - self._used_after_load(profile), 0)
         capped = free - min(free, max(int(free * GPU_RESERVE_FRACTION), GPU_MIN_RESERVE_BYTES))
-        available_mib = max(capped - reserved, 0) // MIB
-        return min(pool_mib, available_mib) * MIB
+        return max(capped - int(profile.activations.fixed_bytes), 0) // MIB * MIB
 
     def usable_bytes(self, profile: MemoryProfile, memory_bytes: int, driver_reserved_bytes: int) -> int:
         """With PagedAttention: what is in use after loading, the activation reservation and the
@@ -274,13 +289,24 @@ class MistralRsPolicy(EnginePolicy):
         total to catch (the scheduler waits or preempts; it does not stop the server)."""
         if not self.paged(profile.settings) or memory_bytes is None:
             return 0
+        requested = self.requested_pool_bytes(profile)
+        if requested is not None and profile.settings.mistralrs_device == "cuda":
+            return max(requested - self.safely_available_bytes(profile, memory_bytes), 0)
         block_bytes = math.ceil(self.bytes_per_token_all_layers(profile.kv_layout) * PA_BLOCK_TOKENS)
         return max(block_bytes - self.pool_bytes(profile, memory_bytes), 0)
 
     def start_error(self, profile: MemoryProfile, tokens: int, memory_bytes: int | None) -> str | None:
-        if self.start_shortfall_bytes(profile, tokens, memory_bytes):
-            return NO_BLOCKS_ERROR
-        return None
+        if not self.start_shortfall_bytes(profile, tokens, memory_bytes):
+            return None
+        requested = self.requested_pool_bytes(profile)
+        if requested is not None and profile.settings.mistralrs_device == "cuda":
+            available = self.safely_available_bytes(profile, memory_bytes or 0)
+            # fit_post_load_cache_budget's words (paged_attention/mod.rs).
+            return (
+                f"PagedAttention KV cache requires {requested // MIB} MB but only {available // MIB} MB is "
+                "safely available after model loading."
+            )
+        return NO_BLOCKS_ERROR
 
     @staticmethod
     def bytes_per_token_all_layers(layout: KvLayout) -> float:

@@ -228,3 +228,29 @@ def test_isq_reads_the_bf16_checkpoint_from_disk():
     result = estimate(request(weight_format="isq-q4k"), CATALOG)
     assert result.files_bytes == GEMMA4_31B_CHECKPOINT_BYTES
     assert result.weights_bytes < GEMMA4_31B_CHECKPOINT_BYTES / 3
+
+
+def test_pa_context_len_sizes_the_pool_to_its_tokens():
+    """--pa-context-len 16,896 (the v0.8.2 release benchmark's setting) for E4B bf16:
+    16,896 x 100,352 B = 1,617 MiB exactly, 528 blocks of 32 tokens."""
+    plan = request(model="gemma-4-e4b", gpu="nvidia-rtx-4090", engine_settings=EngineSettings(pa_context_tokens=16_896))
+    report = estimate(plan, CATALOG).engine_report
+    assert report["kv_cache_memory_bytes"] == 1617 * MIB == 16_896 * 100_352
+    assert report["num_blocks"] == 528 and report["kv_cache_tokens"] == 16_896
+    args = shlex.split(launch_command(plan, estimate(plan, CATALOG), CATALOG).command)
+    assert args[args.index("--pa-context-len") + 1] == "16896"
+    assert "--pa-memory-fraction" not in args
+
+
+def test_pa_context_len_beyond_what_is_safely_available_is_mistralrs_own_start_error():
+    # 31B bf16 on an H100 asking 65,536 tokens: ceil(65,536 x 901,120 B / MiB) = 56,320 MB; after
+    # loading, free = total - (driver reserve + context + checkpoint), less max(2%, 512 MiB) and
+    # the 1,225,560,064 B reservation, is far less.
+    plan = request(engine_settings=EngineSettings(pa_context_tokens=65_536))
+    free = H100_BYTES - (DATACENTER_RESERVED_BYTES + CUDA_CONTEXT_BYTES + GEMMA4_31B_CHECKPOINT_BYTES)
+    available_mib = (free - max(int(free * 0.02), 512 * MIB) - 32 * 4376**2 * 2) // MIB
+    fitted = fit(plan, CATALOG)
+    assert fitted.verdict == "does_not_fit"
+    assert fitted.engine_error == (
+        f"PagedAttention KV cache requires 56320 MB but only {available_mib} MB is safely available after model loading."
+    )

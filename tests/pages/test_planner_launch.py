@@ -91,3 +91,11 @@ def test_a_bad_paged_attention_value_in_a_link_falls_back_with_a_notice():
     assert "--paged-attn" not in _mistralrs_command(app)
     notices = " ".join(str(w.value) for w in app.warning) + " ".join(str(i.value) for i in app.info)
     assert "paged_attn" in notices
+
+
+def test_mistralrs_pa_context_len_from_the_link_sizes_the_pool_and_the_command():
+    # 16,896 tokens x 100,352 B per token (E4B, every layer, bf16) = 1,617 MiB.
+    app = planner(models="e4b", engine="mistral.rs", weights="bf16", gpus="rtx-4090", ctx="8192", pa_ctx="16896")
+    assert "--pa-context-len 16896" in _mistralrs_command(app)
+    assert app.number_input(key="planner_pa_ctx").value == 16896
+    assert app.query_params.get("pa_ctx") in ("16896", ["16896"])
