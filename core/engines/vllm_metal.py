@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from core.architecture import FULL, TextConfig
 from core.devices import TYPED_DEVICE_ID
-from core.engines.base import EngineSettings, KvFigures, KvLayout, Tokens, kv_from_cells, minimum, pad
+from core.engines.base import (
+    ACTIVATION_BYTES,
+    ActivationModel,
+    EngineSettings,
+    KvFigures,
+    KvLayout,
+    Tokens,
+    forward_values_per_token,
+    kv_from_cells,
+    minimum,
+    pad,
+)
 from core.engines.vllm import PagedLayout, PagedType, VllmPolicy
 from core.kv_cache import MLX_TURBOQUANT, VLLM_TURBOQUANT
 from core.units import BYTES_PER_GB, BYTES_PER_GIB
@@ -24,6 +35,8 @@ METAL_BLOCK_SIZE = 16
 # _paged_attention_plan refuses a pool under 16 blocks (cache_policy.py l.1208-1250).
 MIN_BLOCKS = 16
 NOT_ENOUGH_METAL = "Paged attention: not enough Metal memory for KV cache"
+# Logit-sized bf16 buffers the profiling run leaves in MLX's cache (see activations).
+PROFILE_LOGIT_BUFFERS = 2
 
 
 class VllmMetalPolicy(VllmPolicy):
@@ -88,6 +101,28 @@ class VllmMetalPolicy(VllmPolicy):
             return super().kv_cache(layout, prepared, settings, tokens, sequences)
         held = pad(tokens, settings.block_size)
         return kv_from_cells(layout, held, lambda group: held, sequences)
+
+    def activations(
+        self, text: TextConfig, tensor_parallel: int, settings: EngineSettings, unified_memory: bool
+    ) -> ActivationModel:
+        """vllm-metal's profile_run (v1/model_runner.py l.782-799 @211a1e4): one dummy sequence of
+        max_num_batched_tokens tokens through the model with its logits evaluated (mlx-lm returns
+        logits for every position), MLX's buffer-cache growth charged as overhead; no sampler
+        pass over max_num_seqs. Two public start-up errors put that growth at two logit-sized bf16
+        buffers: overhead=2.09GB (vllm-metal#398) and 2.06GB (parsehawk#6), both at 2,048 tokens
+        on 248,320-token Qwen3.5 vocabularies, against 2 x 2,048 x 248,320 x 2 B = 2.03 GB (the
+        layers' own activations, ~0.3 GB, are freed and reused before the logits)."""
+        step = self.step_tokens(settings)
+        layers = step * forward_values_per_token(text, 1) * ACTIVATION_BYTES
+        logits = PROFILE_LOGIT_BUFFERS * step * text.vocab_size * ACTIVATION_BYTES
+        return ActivationModel(
+            fixed_bytes=max(layers, logits),
+            basis=(
+                f"vllm-metal's profiling run: one sequence of {step:,} tokens whose bf16 logits for every "
+                f"position take two {step:,} x {text.vocab_size:,} buffers (two public logs within 3%), more "
+                "than the layers' activations (estimate)"
+            ),
+        )
 
     def overhead_bytes(self, process_overhead_bytes: int, gpus: int, settings: EngineSettings) -> int:
         # No CUDA graphs on Metal: the runtime's own allowance only.

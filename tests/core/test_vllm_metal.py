@@ -247,3 +247,14 @@ def test_launch_writes_the_step_only_when_it_is_not_vllm_metals_own():
     )
     tokens = shlex.split(launch_command(chosen, estimate(chosen, CATALOG), CATALOG).command)
     assert tokens[tokens.index("--max-num-batched-tokens") + 1] == "8192"
+
+
+def test_profiling_overhead_is_two_logit_buffers_of_one_step():
+    # profile_run (v1/model_runner.py @211a1e4): one sequence of max_num_batched_tokens tokens,
+    # logits for every position. On a 64 GB Mac the step is 2,048 (vLLM's rule below 70 GiB of
+    # RAM): 2 x 2,048 x 262,144 x 2 B = 2,147,483,648 B, whatever the sequences planned. The same
+    # rule gives 2.03 GB for a 248,320-token vocabulary, where two public logs read 2.09 and 2.06 GB.
+    assert 2 * 2048 * 248_320 * 2 == 2_034_237_440
+    for sequences in (1, 8):
+        result = estimate(request(model="gemma-4-31b", gpu="apple-m4-pro-64gb", concurrent_sequences=sequences, context_tokens=4096), CATALOG)
+        assert result.activations_bytes == 2 * 2048 * 262_144 * 2 == 2_147_483_648
