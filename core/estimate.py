@@ -23,6 +23,7 @@ from core.engines.registry import engine_policy
 from core.engines.vllm import PagingError
 from core.engines.base import ActivationModel, EnginePolicy, EngineSettings, KvFigures, KvLayout, Tokens
 from core.kv_cache import KvLayerGroup, kv_layer_groups, naive_values_per_token
+from core.isq import gemma4_isq_component_bytes
 from core.params import QUANTISABLE_GROUPS, ParameterCount, TensorGroup, count_parameters
 from core.runtimes import refusal
 
@@ -463,18 +464,17 @@ def _memory_profile(catalog: Catalog, key: tuple[object, ...]) -> MemoryProfile:
     if weight_format.published_files and published is None:
         raise PlanningError(f"{weight_format.display_name} has no published file for {model.display_name}")
     published_bytes = catalog.published_files[published].size_bytes if published else None
-    mapped_bytes = policy.mapped_table_bytes(published) if published else None
-    files = weight_files(
-        model, weight_format, text_only=drop_encoders, published_bytes=published_bytes, mapped_bytes=mapped_bytes
-    )
     if policy.quantises_on_load and text.model_type == GEMMA4_TEXT:
-        from core.isq import gemma4_isq_component_bytes  # only load-time quantisers need it
-
         component_bytes = gemma4_isq_component_bytes(
             model.config, weight_format.isq_type, policy.load_dtype_bytes(settings)
         )
         # What is read from disk is the bf16 checkpoint, whatever ISQ makes of it in memory.
         files = WeightFiles(component_bytes, params.checkpoint_values * 2)
+    else:
+        mapped_bytes = policy.mapped_table_bytes(published) if published else None
+        files = weight_files(
+            model, weight_format, text_only=drop_encoders, published_bytes=published_bytes, mapped_bytes=mapped_bytes
+        )
     weights = _weights(params, weight_format, bool(ple_on_host) or policy.input_tables_on_host, files)
     if drop_encoders:
         weights = tuple(w for w in weights if w.group != "encoder")

@@ -73,7 +73,7 @@ VLLM_QUANTISE_ON_LOAD = {"fp8": "fp8", "bnb-nf4": "bitsandbytes"}
 # mistral.rs's own defaults (mistralrs-cli/src/args/mod.rs @9e92262; docs/.../cli/serve.md):
 # --max-seqs 32, --pa-memory-fraction unset = Utilization(0.9).
 MISTRALRS_DEFAULT_MAX_SEQS = 32
-MISTRALRS_DEFAULT_PA_FRACTION = 0.9
+MISTRALRS_DEFAULT_PA_FRACTION = EngineSettings().pa_memory_fraction
 MISTRALRS_INSTALL = (
     "curl --proto '=https' --tlsv1.2 -sSf https://raw.githubusercontent.com/EricLBuehler/mistral.rs/master/install.sh | sh"
 )
@@ -677,9 +677,9 @@ def _ort_genai(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
 def _mistralrs(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
     """`mistralrs serve -m REPO --isq TYPE --max-seqs N` (mistralrs-cli @9e92262; flags from
     docs/src/content/docs/reference/cli/serve.md there, docs/research/mistralrs-vllm-metal.md §1.8)."""
-    settings = plan.result.engine_report
-    device = settings.get("device", "cuda")
-    paged = bool(settings.get("paged_attention"))
+    report = plan.result.engine_report
+    device = report.get("device", "cuda")
+    paged = bool(report.get("paged_attention"))
     notes: list[str] = [
         f"Install first: {MISTRALRS_INSTALL} (a prebuilt binary: Metal on Apple silicon, CUDA or CPU on Linux; README@9e92262)"
     ]
@@ -712,9 +712,9 @@ def _mistralrs(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
         notes.append(f"--paged-attn {'on' if paged else 'off'}: auto is on for CUDA only")
     if paged:
         fraction = plan.settings.pa_memory_fraction
-        pool = settings.get("kv_cache_memory_bytes")
+        pool = report.get("kv_cache_memory_bytes")
         pool_text = (
-            f" = {pool / BYTES_PER_GIB:,.2f} GiB, {settings.get('kv_cache_tokens', 0):,} tokens for all sequences"
+            f" = {pool / BYTES_PER_GIB:,.2f} GiB, {report.get('kv_cache_tokens', 0):,} tokens for all sequences"
             if pool is not None
             else ""
         )
@@ -730,7 +730,7 @@ def _mistralrs(plan: _Plan) -> tuple[str, Literal["bash"], list[str]]:
                 args += ["--pa-memory-fraction", f"{fraction:g}"]
             notes.append(
                 f"PagedAttention pool: {fraction:g} x total VRAM less what is in use after loading and the "
-                f"{settings.get('activation_reservation_bytes', 0) / BYTES_PER_GIB:,.2f} GiB activation reservation"
+                f"{report.get('activation_reservation_bytes', 0) / BYTES_PER_GIB:,.2f} GiB activation reservation"
                 + pool_text
                 + "; --pa-context-len N sizes it to N tokens instead"
             )

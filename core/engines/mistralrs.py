@@ -19,6 +19,7 @@ from core.engines.base import (
     pad,
 )
 from core.kv_cache import TENSORS_PER_LAYER
+from core.units import BYTES_PER_MIB as MIB
 
 if TYPE_CHECKING:
     from core.catalog import Accelerator, ModelSpec
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 # Every rule below was read in EricLBuehler/mistral.rs @9e92262 (v0.9.2-7); the files and lines
 # are in docs/research/mistralrs-vllm-metal.md §1.
-MISTRALRS_COMMIT = "9e92262"
-MIB = 2**20
 # paged_attention/mod.rs: DEFAULT_PAGED_ATTENTION_BLOCK_SIZE.
 PA_BLOCK_TOKENS = 32
 # device_memory_cap: 2% of free VRAM, at least 512 MiB, stays free.
@@ -208,12 +207,11 @@ class MistralRsPolicy(EnginePolicy):
             ),
         )
 
-    @staticmethod
-    def _growing_cache_activations(text: TextConfig, settings: EngineSettings) -> ActivationModel:
+    def _growing_cache_activations(self, text: TextConfig, settings: EngineSettings) -> ActivationModel:
         """Without PagedAttention the default scheduler runs a whole prompt in one pass (no
         token budget), in the activation dtype (f32 on the CPU); a cache that grows copies its
         old buffer into the new one, so one layer's cache is briefly there twice."""
-        activation_bytes = 4 if settings.mistralrs_device == "cpu" else 2
+        activation_bytes = self.load_dtype_bytes(settings)  # activations run in the load dtype
         largest_layer_kv = max(
             TENSORS_PER_LAYER * layer.num_kv_heads * layer.head_dim * 2
             for layer in decoder_layers(text)
@@ -366,7 +364,7 @@ class MistralRsPolicy(EnginePolicy):
         pool = self.pool_bytes(profile, memory_bytes)
         blocks = int(pool // block_bytes)
         capacity = blocks * PA_BLOCK_TOKENS
-        held = math.ceil(tokens / PA_BLOCK_TOKENS) * PA_BLOCK_TOKENS
+        held = pad(tokens, PA_BLOCK_TOKENS)
         dtype = {8: "F8E4M3"}.get(int(profile.kv_cache_type.bits_per_value), "BF16")
         reserved_mib = math.ceil(profile.activations.fixed_bytes / MIB)
         report |= {
